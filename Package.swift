@@ -1,0 +1,25 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "tapctl",
+    products: [
+        .executable(name: "tapctl", targets: ["tapctl"]),
+        .library(name: "TapCore", targets: ["TapCore"]),
+    ],
+    targets: [
+        // ioctl request macros and struct ifreq access, which do not import into Swift.
+        .target(name: "CTapShim"),
+        .systemLibrary(
+            name: "CLibcap",
+            pkgConfig: "libcap",
+            providers: [.apt(["libcap-dev"])]
+        ),
+        .target(name: "TapCore", dependencies: ["CTapShim", "CLibcap"]),
+        .executableTarget(name: "tapctl", dependencies: ["TapCore"]),
+        .testTarget(name: "TapCoreTests", dependencies: ["TapCore"]),
+        .testTarget(name: "tapctlTests", dependencies: ["tapctl", "TapCore"]),
+        .testTarget(name: "KernelTests", dependencies: ["TapCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,48 @@
+// Exports what Swift cannot import from the TUN and netlink headers:
+// function-like ioctl request macros and the unions inside struct ifreq.
+#ifndef CTAPSHIM_H
+#define CTAPSHIM_H
+
+#include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <string.h>
+
+static inline unsigned long ctap_TUNSETIFF(void) { return TUNSETIFF; }
+static inline unsigned long ctap_TUNSETPERSIST(void) { return TUNSETPERSIST; }
+static inline unsigned long ctap_TUNSETOWNER(void) { return TUNSETOWNER; }
+static inline unsigned long ctap_TUNSETGROUP(void) { return TUNSETGROUP; }
+static inline unsigned long ctap_TUNGETFEATURES(void) { return TUNGETFEATURES; }
+static inline unsigned long ctap_TUNSETOFFLOAD(void) { return TUNSETOFFLOAD; }
+static inline unsigned long ctap_TUNGETIFF(void) { return TUNGETIFF; }
+static inline unsigned long ctap_TUNGETSNDBUF(void) { return TUNGETSNDBUF; }
+static inline unsigned long ctap_TUNSETSNDBUF(void) { return TUNSETSNDBUF; }
+static inline unsigned long ctap_TUNGETVNETHDRSZ(void) { return TUNGETVNETHDRSZ; }
+static inline unsigned long ctap_TUNSETVNETHDRSZ(void) { return TUNSETVNETHDRSZ; }
+static inline unsigned long ctap_TUNSETQUEUE(void) { return TUNSETQUEUE; }
+
+// glibc's ioctl is variadic, which Swift cannot call; these fix its argument.
+static inline int ctap_ioctl_pointer(int fd, unsigned long request, void *arg) {
+    return ioctl(fd, request, arg);
+}
+static inline int ctap_ioctl_value(int fd, unsigned long request, unsigned long value) {
+    return ioctl(fd, request, value);
+}
+
+// struct ifreq: the name and the flags member of its union.
+static inline void ctap_ifreq_set(struct ifreq *ifr, const char *name, short flags) {
+    memset(ifr, 0, sizeof(*ifr));
+    strncpy(ifr->ifr_name, name, IFNAMSIZ - 1);
+    ifr->ifr_flags = flags;
+}
+static inline short ctap_ifreq_flags(const struct ifreq *ifr) { return ifr->ifr_flags; }
+// Copies the name out with a guaranteed terminator.
+static inline void ctap_ifreq_name(const struct ifreq *ifr, char out[IFNAMSIZ]) {
+    memcpy(out, ifr->ifr_name, IFNAMSIZ);
+    out[IFNAMSIZ - 1] = '\0';
+}
+
+#endif

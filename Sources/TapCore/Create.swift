@@ -1,0 +1,107 @@
+import Glibc
+
+/// What `TapControl.create` makes.
+public struct CreateRequest: Sendable {
+    public enum Owner: Equatable, Sendable {
+        /// The caller's effective uid: no other unprivileged user can attach.
+        case caller
+        /// No owner: with no group either, any user who can open /dev/net/tun can attach.
+        case none
+        case user(uid_t)
+    }
+
+    public var name: InterfaceName
+    public var mode: TunMode = .tap
+    public var multiQueue = false
+    public var vnetHeader = false
+    public var packetInfo = false
+    public var owner: Owner = .caller
+    public var group: gid_t?
+    /// Accept an existing device of the same mode, multiqueue flag, and the owner
+    /// and group when they were named, instead of failing with `alreadyExists`.
+    public var existOK = false
+
+    public init(name: InterfaceName) {
+        self.name = name
+    }
+
+    var flags: TunFlags {
+        var flags: TunFlags = [mode.flag, .tunExcl]
+        if !packetInfo { flags.insert(.noPI) }
+        if vnetHeader { flags.insert(.vnetHdr) }
+        if multiQueue { flags.insert(.multiQueue) }
+        return flags
+    }
+}
+
+extension TapControl {
+    /// Creates a persistent device and returns the name the kernel gave it, and
+    /// whether this call made it (false only under `existOK`).
+    ///
+    /// IFF_TUN_EXCL makes the kernel refuse an existing name atomically instead of
+    /// attaching to it. Owner and group are set before TUNSETPERSIST, so a failure
+    /// or a kill at any point leaves either nothing or a complete device: until
+    /// persist, closing the descriptor removes the device.
+    public func create(_ request: CreateRequest) throws(TapError) -> (name: String, created: Bool) {
+        let queue = try TunQueue(system: system)
+        let tun = queue.descriptor
+        let name: String
+        do {
+            name = try tun.setInterface(request.name.value, flags: request.flags).name
+        } catch {
+            switch error {
+            case .EBUSY:
+                guard request.existOK else { throw .alreadyExists(request.name.value) }
+                try checkExisting(request)
+                return (request.name.value, false)
+            case .EPERM: throw .needsNetAdmin(request.name.value)
+            default: throw .system("TUNSETIFF", error)
+            }
+        }
+        let owner: uid_t? = switch request.owner {
+        case .caller: geteuid()
+        case .none: nil
+        case .user(let uid): uid
+        }
+        do {
+            if let owner { try tun.setOwner(owner) }
+        } catch {
+            throw error == .EINVAL ? .unmappedID("uid \(owner ?? 0)") : .system("TUNSETOWNER", error)
+        }
+        do {
+            if let group = request.group { try tun.setGroup(group) }
+        } catch {
+            throw error == .EINVAL ? .unmappedID("gid \(request.group ?? 0)") : .system("TUNSETGROUP", error)
+        }
+        do {
+            try tun.setPersistent(true)
+        } catch {
+            throw .system("TUNSETPERSIST", error)
+        }
+        return (name, true)
+    }
+
+    /// Under `existOK`: the existing device must be what was asked for.
+    private func checkExisting(_ request: CreateRequest) throws(TapError) {
+        let link: TunLink
+        do {
+            link = try tunLink(request.name)
+        } catch .notTunTap(let name, let kind) {
+            throw .existsDifferently(name, differences: ["it is not a tun/tap device" + (kind.map { " (it is a \($0) device)" } ?? "")])
+        }
+        var differences: [String] = []
+        if link.mode != request.mode {
+            differences.append("it is a \(link.mode.rawValue) device, not \(request.mode.rawValue)")
+        }
+        if link.multiQueue != request.multiQueue {
+            differences.append(link.multiQueue ? "it is multiqueue" : "it is not multiqueue")
+        }
+        if case .user(let uid) = request.owner, link.owner != uid {
+            differences.append("its owner is \(link.owner.map { "uid \($0)" } ?? "unset"), not uid \(uid)")
+        }
+        if let gid = request.group, link.group != gid {
+            differences.append("its group is \(link.group.map { "gid \($0)" } ?? "unset"), not gid \(gid)")
+        }
+        if !differences.isEmpty { throw .existsDifferently(request.name.value, differences: differences) }
+    }
+}

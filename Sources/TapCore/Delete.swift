@@ -1,0 +1,55 @@
+extension TapControl {
+    /// Removes persistent tun/tap devices, finding each one's mode and flags itself.
+    ///
+    /// Every name is checked first (exists, is tun/tap, no process holds it), so a
+    /// bad name in the list deletes nothing. A device is then removed by attaching
+    /// with its own flags, clearing persist and closing: the kernel unregisters a
+    /// non-persistent device when its last queue closes. Returns the names removed.
+    public func delete(_ names: [InterfaceName], missingOK: Bool = false) throws(TapError) -> [String] {
+        var links: [TunLink] = []
+        let holders = Holders.scan()
+        for name in names {
+            let link: TunLink
+            do {
+                link = try tunLink(name)
+            } catch .notFound(let missing) {
+                if missingOK { continue }
+                throw .notFound(missing)
+            }
+            // A non-persistent device lives only while someone holds it.
+            if let held = holders[link.name] ?? (link.persistent ? nil : []) {
+                throw .inUse(link.name, holders: held)
+            }
+            links.append(link)
+        }
+        for link in links {
+            try remove(link)
+        }
+        return links.map(\.name)
+    }
+
+    private func remove(_ link: TunLink) throws(TapError) {
+        let queue = try TunQueue(system: system)
+        let tun = queue.descriptor
+        do {
+            _ = try tun.setInterface(link.name, flags: link.attachFlags)
+        } catch {
+            switch error {
+            case .EBUSY: throw .inUse(link.name, holders: Holders.scan()[link.name] ?? [])
+            case .EPERM: throw .notPermitted(link.name, owner: link.owner, group: link.group)
+            case .EINVAL: throw .system("attaching to \(link.name) (it changed since it was read)", error)
+            default: throw .system("TUNSETIFF", error)
+            }
+        }
+        // A process that attached to a multiqueue device since the check would keep
+        // it alive, unpersisted under its feet: leave it as it was.
+        if link.multiQueue, let now = try? tunLink(InterfaceName(link.name)), now.queues + now.disabledQueues > 1 {
+            throw .inUse(link.name, holders: Holders.scan()[link.name] ?? [])
+        }
+        do {
+            try tun.setPersistent(false)
+        } catch {
+            throw .system("TUNSETPERSIST", error)
+        }
+    }
+}

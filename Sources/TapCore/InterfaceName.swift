@@ -1,0 +1,59 @@
+/// A network interface name or `%d` template, checked the way the kernel's
+/// dev_valid_name() and dev_alloc_name() check it, before any system call.
+public struct InterfaceName: Hashable, Sendable, CustomStringConvertible {
+    public let value: String
+    /// True for a template such as "tap%d", which the kernel numbers.
+    public let isTemplate: Bool
+
+    /// IFNAMSIZ less the terminating NUL.
+    public static let maxLength = 15
+
+    public enum Problem: Error, Equatable, Sendable, CustomStringConvertible {
+        case empty, tooLong(Int), dotName, forbiddenCharacter(String), notUTF8, badTemplate, templateNotAllowed
+
+        public var description: String {
+            switch self {
+            case .empty: return "is empty"
+            case .tooLong(let n):
+                return "is \(n) bytes; at most \(InterfaceName.maxLength) fit (the kernel would cut it short)"
+            case .dotName: return "cannot be \".\" or \"..\""
+            case .forbiddenCharacter(let what): return "contains \(what)"
+            case .notUTF8: return "is not valid UTF-8"
+            case .badTemplate: return "is not a valid template: use one %d and no other %"
+            case .templateNotAllowed: return "is a template; name an existing device"
+            }
+        }
+    }
+
+    /// Validates `text`; with `allowTemplate` false a '%' is refused, since no
+    /// existing device can have one in its name.
+    public init(_ text: String, allowTemplate: Bool = true) throws(Problem) {
+        let bytes = Array(text.utf8)
+        if bytes.isEmpty { throw .empty }
+        if text.unicodeScalars.contains("\u{FFFD}") { throw .notUTF8 }
+        if bytes.count > Self.maxLength { throw .tooLong(bytes.count) }
+        if text == "." || text == ".." { throw .dotName }
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "/"): throw .forbiddenCharacter("'/'")
+            case UInt8(ascii: ":"): throw .forbiddenCharacter("':'")
+            case 0x20, 0x09...0x0d: throw .forbiddenCharacter("white space")
+            case 0x00...0x1f, 0x7f: throw .forbiddenCharacter("a control character")
+            // The kernel's isspace() counts Latin-1 NBSP as white space, so a UTF-8
+            // name holding the byte 0xA0 (e.g. "à") is refused there too.
+            case 0xa0: throw .forbiddenCharacter("the byte 0xA0, which the kernel takes for white space")
+            default: continue
+            }
+        }
+        let percents = bytes.indices.filter { bytes[$0] == UInt8(ascii: "%") }
+        if let first = percents.first {
+            guard allowTemplate else { throw .templateNotAllowed }
+            let isD = first + 1 < bytes.count && bytes[first + 1] == UInt8(ascii: "d")
+            if percents.count != 1 || !isD { throw .badTemplate }
+        }
+        value = text
+        isTemplate = !percents.isEmpty
+    }
+
+    public var description: String { value }
+}

@@ -1,0 +1,52 @@
+import Glibc
+
+/// The operations on tun/tap devices in the caller's network namespace.
+/// Every system call goes through `system`, which tests may replace.
+public struct TapControl: Sendable {
+    public let system: SystemCalls
+
+    public init(system: SystemCalls = .live) {
+        self.system = system
+    }
+
+    /// A device as `list` and `show` report it.
+    public struct Device: Equatable, Sendable {
+        public var link: TunLink
+        public var holders: [Holder]
+    }
+
+    /// Every tun/tap device, sorted by name, with the processes holding each.
+    public func list() throws(TapError) -> [Device] {
+        var socket = try RouteSocket(system: system)
+        let links = try socket.tunLinks()
+        let holders = Holders.scan()
+        return links.sorted { $0.name < $1.name }.map { Device(link: $0, holders: holders[$0.name] ?? []) }
+    }
+
+    public func show(_ name: InterfaceName) throws(TapError) -> Device {
+        let link = try tunLink(name)
+        return Device(link: link, holders: Holders.scan()[link.name] ?? [])
+    }
+
+    /// The device called `name`, which must exist and be a tun/tap device.
+    func tunLink(_ name: InterfaceName) throws(TapError) -> TunLink {
+        var socket = try RouteSocket(system: system)
+        guard let link = try socket.link(named: name.value) else { throw .notFound(name.value) }
+        guard let tun = link.tun else { throw .notTunTap(name.value, kind: link.kind) }
+        return tun
+    }
+
+    /// The device behind an inherited descriptor (TUNGETIFF), never closing it.
+    public func interface(ofDescriptor fd: CInt) throws(TapError) -> (name: String, flags: TunFlags) {
+        do {
+            return try TunDescriptor(fd, system: system).interface()
+        } catch {
+            switch error {
+            case .EBADF: throw .notOpen(fd: fd)
+            case .EBADFD: throw .unattachedDescriptor(fd: fd)
+            case .ENOTTY, .EINVAL, .EOPNOTSUPP: throw .notTunDescriptor(fd: fd)
+            default: throw .system("TUNGETIFF", error)
+            }
+        }
+    }
+}

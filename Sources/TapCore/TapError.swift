@@ -1,0 +1,99 @@
+/// A process holding a tun/tap queue open.
+public struct Holder: Hashable, Sendable {
+    public let pid: Int32
+    public let command: String
+    public let fd: Int32
+
+    public init(pid: Int32, command: String, fd: Int32) {
+        self.pid = pid
+        self.command = command
+        self.fd = fd
+    }
+}
+
+/// Every failure TapCore reports, with the kernel's reason already decoded.
+/// `message` is a phrase for after "tapctl: <command> <device>: ".
+public enum TapError: Error, Equatable, Sendable {
+    case invalidName(String, InterfaceName.Problem)
+    case tunUnavailable(Errno)
+    case alreadyExists(String)
+    case existsDifferently(String, differences: [String])
+    case notFound(String)
+    case notTunTap(String, kind: String?)
+    case inUse(String, holders: [Holder])
+    case needsNetAdmin(String)
+    case notPermitted(String, owner: UInt32?, group: UInt32?)
+    case notOpen(fd: CInt)
+    case notTunDescriptor(fd: CInt)
+    case unattachedDescriptor(fd: CInt)
+    case unknownUser(String)
+    case unknownGroup(String)
+    case unmappedID(String)
+    case capabilities(String, Errno)
+    case system(String, Errno)
+
+    public enum Category: Sendable {
+        case usage, permission, notFound, exists, busy, failure
+    }
+
+    public var category: Category {
+        switch self {
+        case .invalidName, .unknownUser, .unknownGroup: return .usage
+        case .needsNetAdmin, .notPermitted: return .permission
+        case .tunUnavailable(let errno): return errno == .EACCES || errno == .EPERM ? .permission : .failure
+        case .notFound, .notTunTap: return .notFound
+        case .alreadyExists, .existsDifferently: return .exists
+        case .inUse: return .busy
+        case .notOpen, .notTunDescriptor, .unattachedDescriptor, .unmappedID, .capabilities, .system:
+            return .failure
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case .invalidName(let name, let problem):
+            return "name '\(name)' \(problem)"
+        case .tunUnavailable(let errno):
+            switch errno {
+            case .ENOENT: return "/dev/net/tun does not exist"
+            case .ENODEV, .ENXIO: return "the TUN driver is not loaded"
+            case .EACCES, .EPERM: return "cannot open /dev/net/tun: permission denied"
+            default: return "cannot open /dev/net/tun: \(errno)"
+            }
+        case .alreadyExists:
+            return "already exists"
+        case .existsDifferently(_, let differences):
+            return "already exists, but " + differences.joined(separator: ", and ")
+        case .notFound:
+            return "no such device"
+        case .notTunTap(let name, let kind):
+            return "\(name) is not a tun/tap device" + (kind.map { " (it is a \($0) device)" } ?? "")
+        case .inUse(_, let holders):
+            guard !holders.isEmpty else { return "in use by a process this caller cannot see" }
+            return "in use by " + holders.map { "pid \($0.pid) (\($0.command), fd \($0.fd))" }
+                .joined(separator: ", ")
+        case .needsNetAdmin:
+            return "creating a device needs CAP_NET_ADMIN"
+        case .notPermitted(let name, let owner, let group):
+            let who = [owner.map { "owner uid \($0)" }, group.map { "group gid \($0)" }]
+                .compactMap { $0 }.joined(separator: ", ")
+            return "needs CAP_NET_ADMIN or ownership of \(name)" + (who.isEmpty ? "" : " (\(who))")
+        case .notOpen(let fd):
+            return "fd \(fd) is not open"
+        case .notTunDescriptor(let fd):
+            return "fd \(fd) is not a tun/tap descriptor"
+        case .unattachedDescriptor(let fd):
+            return "fd \(fd) is a tun/tap descriptor attached to no device"
+        case .unknownUser(let user):
+            return "no user named '\(user)'"
+        case .unknownGroup(let group):
+            return "no group named '\(group)'"
+        case .unmappedID(let what):
+            return "\(what) has no mapping in this user namespace"
+        case .capabilities(let step, let errno):
+            return "cannot drop capabilities (\(step)): \(errno)"
+        case .system(let operation, let errno):
+            return "\(operation) failed: \(errno)"
+        }
+    }
+}

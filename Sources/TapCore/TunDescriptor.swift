@@ -1,0 +1,85 @@
+import Glibc
+import CTapShim
+
+/// A descriptor of /dev/net/tun, borrowed: the ioctls of the TUN driver on a
+/// descriptor someone else owns (an inherited fd) or on a `TunQueue`.
+public struct TunDescriptor: Sendable {
+    public let rawValue: CInt
+    let system: SystemCalls
+
+    public init(_ rawValue: CInt, system: SystemCalls = .live) {
+        self.rawValue = rawValue
+        self.system = system
+    }
+
+    func ioctl(_ request: UInt, _ argument: UnsafeMutableRawPointer) throws(Errno) {
+        _ = try retryingEINTR { system.ioctl(rawValue, request, .pointer(argument)) }
+    }
+
+    func ioctl(_ request: UInt, value: UInt) throws(Errno) {
+        _ = try retryingEINTR { system.ioctl(rawValue, request, .value(value)) }
+    }
+
+    /// TUNSETIFF: attaches to `name` (or creates it); returns the name the kernel used,
+    /// which differs from `name` for a template, and the flags it reported back.
+    func setInterface(_ name: String, flags: TunFlags) throws(Errno) -> (name: String, flags: TunFlags) {
+        var request = ifreq()
+        ctap_ifreq_set(&request, name, Int16(bitPattern: flags.rawValue))
+        try ioctl(ctap_TUNSETIFF(), &request)
+        return Self.decode(request)
+    }
+
+    /// TUNGETIFF: the attached device's name and flags (detach_queue set on a disabled queue).
+    public func interface() throws(Errno) -> (name: String, flags: TunFlags) {
+        var request = ifreq()
+        try ioctl(ctap_TUNGETIFF(), &request)
+        return Self.decode(request)
+    }
+
+    /// TUNSETOWNER. Must come before `setPersistent(true)`.
+    public func setOwner(_ uid: uid_t) throws(Errno) { try ioctl(ctap_TUNSETOWNER(), value: UInt(uid)) }
+
+    /// TUNSETGROUP. Must come before `setPersistent(true)`.
+    public func setGroup(_ gid: gid_t) throws(Errno) { try ioctl(ctap_TUNSETGROUP(), value: UInt(gid)) }
+
+    /// TUNSETPERSIST: a persistent device outlives its last descriptor.
+    public func setPersistent(_ on: Bool) throws(Errno) { try ioctl(ctap_TUNSETPERSIST(), value: on ? 1 : 0) }
+
+    private static func decode(_ request: ifreq) -> (name: String, flags: TunFlags) {
+        var request = request
+        let name = withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(IFNAMSIZ)) { buffer in
+            ctap_ifreq_name(&request, buffer.baseAddress!)
+            return String(cString: buffer.baseAddress!)
+        }
+        return (name, TunFlags(rawValue: UInt16(bitPattern: ctap_ifreq_flags(&request))))
+    }
+}
+
+/// An owned, open descriptor of /dev/net/tun; closed when it goes out of scope
+/// unless `release()` hands it on.
+public struct TunQueue: ~Copyable {
+    public let descriptor: TunDescriptor
+    private var owned = true
+
+    /// Opens /dev/net/tun (close-on-exec); the descriptor's network namespace is the caller's now.
+    public init(system: SystemCalls = .live) throws(TapError) {
+        do {
+            let fd = try retryingEINTR { system.open("/dev/net/tun", O_RDWR | O_CLOEXEC) }
+            descriptor = TunDescriptor(fd, system: system)
+        } catch {
+            throw .tunUnavailable(error)
+        }
+    }
+
+    /// Gives up ownership: the descriptor stays open and is the caller's to close.
+    public consuming func release() -> CInt {
+        owned = false
+        return descriptor.rawValue
+    }
+
+    deinit {
+        guard owned else { return }
+        // Never retried: Linux frees the descriptor even when close reports EINTR.
+        _ = descriptor.system.close(descriptor.rawValue)
+    }
+}

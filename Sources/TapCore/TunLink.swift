@@ -1,0 +1,75 @@
+import CTapShim
+
+/// A tun/tap device as rtnetlink describes it (IFLA_TUN_* inside IFLA_LINKINFO).
+public struct TunLink: Equatable, Sendable {
+    public var name: String
+    public var index: Int32
+    public var mode: TunMode
+    public var packetInfo: Bool
+    public var vnetHeader: Bool
+    public var persistent: Bool
+    public var multiQueue: Bool
+    /// nil when unset: then the owner check does not apply.
+    public var owner: UInt32?
+    public var group: UInt32?
+    public var queues: UInt32
+    public var disabledQueues: UInt32
+
+    /// No owner and no group: any user who can open /dev/net/tun may attach.
+    public var anyUserCanAttach: Bool { owner == nil && group == nil }
+
+    /// The flags TUNSETIFF must carry to attach to this device without changing it.
+    var attachFlags: TunFlags {
+        var flags = mode.flag
+        if !packetInfo { flags.insert(.noPI) }
+        if vnetHeader { flags.insert(.vnetHdr) }
+        if multiQueue { flags.insert(.multiQueue) }
+        return flags
+    }
+}
+
+/// One entry of an RTM_GETLINK reply: any device, and its tun details when it is one.
+public struct Link: Equatable, Sendable {
+    public var name: String
+    public var kind: String?
+    public var tun: TunLink?
+
+    /// Decodes an RTM_NEWLINK payload: struct ifinfomsg, then attributes.
+    static func decode(_ payload: [UInt8]) throws(Netlink.ParseError) -> Link {
+        let fixed = MemoryLayout<ifinfomsg>.size
+        guard payload.count >= fixed else { throw .truncated(at: 0) }
+        let index = Int32(bitPattern: payload.loadNative(UInt32.self, at: 4))
+        var name = ""
+        var kind: String?
+        var data: [Netlink.Attribute] = []
+        for attribute in try Netlink.attributes(in: payload[fixed...]) {
+            switch Int(attribute.type) {
+            case Int(IFLA_IFNAME): name = attribute.string ?? ""
+            case Int(IFLA_LINKINFO):
+                for info in try Netlink.attributes(in: attribute.payload[...]) {
+                    if info.type == UInt16(IFLA_INFO_KIND) { kind = info.string }
+                    if info.type == UInt16(IFLA_INFO_DATA) { data = try Netlink.attributes(in: info.payload[...]) }
+                }
+            default: continue
+            }
+        }
+        guard kind == "tun" else { return Link(name: name, kind: kind, tun: nil) }
+        var tun = TunLink(name: name, index: index, mode: .tap, packetInfo: false, vnetHeader: false,
+                          persistent: false, multiQueue: false, owner: nil, group: nil, queues: 0, disabledQueues: 0)
+        for attribute in data {
+            switch Int(attribute.type) {
+            case Int(IFLA_TUN_TYPE): tun.mode = attribute.uint8 == UInt8(IFF_TUN) ? .tun : .tap
+            case Int(IFLA_TUN_PI): tun.packetInfo = attribute.uint8 == 1
+            case Int(IFLA_TUN_VNET_HDR): tun.vnetHeader = attribute.uint8 == 1
+            case Int(IFLA_TUN_PERSIST): tun.persistent = attribute.uint8 == 1
+            case Int(IFLA_TUN_MULTI_QUEUE): tun.multiQueue = attribute.uint8 == 1
+            case Int(IFLA_TUN_OWNER): tun.owner = attribute.uint32
+            case Int(IFLA_TUN_GROUP): tun.group = attribute.uint32
+            case Int(IFLA_TUN_NUM_QUEUES): tun.queues = attribute.uint32 ?? 0
+            case Int(IFLA_TUN_NUM_DISABLED_QUEUES): tun.disabledQueues = attribute.uint32 ?? 0
+            default: continue
+            }
+        }
+        return Link(name: name, kind: kind, tun: tun)
+    }
+}

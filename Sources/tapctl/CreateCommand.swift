@@ -1,0 +1,55 @@
+import TapCore
+
+let createCommand = CommandSpec(
+    name: "create",
+    operands: "NAME|TEMPLATE",
+    operandCount: 1...1,
+    summary: "create a persistent tap (or tun) device and print its name",
+    details: """
+        NAME may be a template with one %d, such as vm%d: the kernel picks the
+        number, and the name it made is printed. An existing NAME is an error
+        (exit 5): tapctl never attaches to a device it did not create.
+        Without --user the owner is the caller's effective uid, so no other
+        unprivileged user can attach; --no-owner leaves the device open to
+        every user who can open /dev/net/tun (what ip tuntap does).
+        --vnet-hdr and --pi are recorded on the device, but each program that
+        attaches a queue sets its own.
+        """,
+    options: [
+        OptionSpec("tun", "make a tun device (IP packets) instead of a tap (Ethernet frames)"),
+        OptionSpec("multiqueue", "allow several queues (IFF_MULTI_QUEUE)"),
+        OptionSpec("vnet-hdr", "packets carry a virtio-net header (IFF_VNET_HDR)"),
+        OptionSpec("pi", "keep the 4-byte packet information header (no IFF_NO_PI)"),
+        OptionSpec("user", value: "USER", "owner, a name or uid (default: the caller's effective uid)"),
+        OptionSpec("no-owner", "set no owner"),
+        OptionSpec("group", value: "GROUP", "group whose members may attach, a name or gid"),
+        OptionSpec("exist-ok", "accept an existing device of the same mode and multiqueue flag (and --user and --group when given)"),
+    ] + commonOptions,
+    exclusive: [("user", "no-owner")],
+    run: runCreate
+)
+
+private func runCreate(_ invocation: Invocation) throws(Failure) {
+    let command = invocation.command.name
+    var request = CreateRequest(name: try interfaceName(invocation.operands[0], command: command, allowTemplate: true))
+    request.mode = invocation.has("tun") ? .tun : .tap
+    request.multiQueue = invocation.has("multiqueue")
+    request.vnetHeader = invocation.has("vnet-hdr")
+    request.packetInfo = invocation.has("pi")
+    request.existOK = invocation.has("exist-ok")
+    if let user = invocation.values["user"] {
+        request.owner = .user(try attempt(command, nil) { () throws(TapError) in try Accounts.userID(user) })
+    } else if invocation.has("no-owner") {
+        request.owner = .none
+    }
+    if let group = invocation.values["group"] {
+        request.group = try attempt(command, nil) { () throws(TapError) in try Accounts.groupID(group) }
+    }
+    let result = try attempt(command, request.name.value) { () throws(TapError) in try TapControl().create(request) }
+    try dropPrivileges(command)
+    if invocation.json {
+        emit(.object([("name", .string(result.name)), ("created", .bool(result.created))]))
+    } else {
+        emit(result.name)
+    }
+}

@@ -1,0 +1,49 @@
+import TapCore
+
+let ifnameCommand = CommandSpec(
+    name: "ifname",
+    operands: "",
+    operandCount: 0...0,
+    summary: "print the device behind an inherited tun/tap descriptor",
+    details: """
+        For launcher scripts handed a descriptor: asks the kernel (TUNGETIFF)
+        which device fd N is attached to. The descriptor is left open and as it was.
+        """,
+    options: [
+        OptionSpec("fd", value: "N", "the descriptor number (required)"),
+    ] + commonOptions,
+    exclusive: [],
+    run: runIfname
+)
+
+/// A descriptor number from the command line: decimal digits, within CInt.
+func descriptorNumber(_ invocation: Invocation) throws(Failure) -> CInt {
+    guard let text = invocation.values["fd"] else {
+        throw .usage(command: invocation.command.name, message: "missing --fd N")
+    }
+    guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let fd = CInt(text) else {
+        throw .usage(command: invocation.command.name, message: "fd '\(text)' is not a descriptor number")
+    }
+    return fd
+}
+
+private func runIfname(_ invocation: Invocation) throws(Failure) {
+    let fd = try descriptorNumber(invocation)
+    try dropPrivileges(invocation.command.name)
+    let interface = try attempt(invocation.command.name, nil) { () throws(TapError) in
+        try TapControl().interface(ofDescriptor: fd)
+    }
+    if invocation.json {
+        emit(.object([
+            ("fd", .int(Int64(fd))),
+            ("name", .string(interface.name)),
+            ("mode", .optional(interface.flags.mode?.rawValue)),
+            ("multi_queue", .bool(interface.flags.contains(.multiQueue))),
+            ("vnet_hdr", .bool(interface.flags.contains(.vnetHdr))),
+            ("pi", .bool(!interface.flags.contains(.noPI))),
+            ("detached", .bool(interface.flags.contains(.detachQueue))),
+        ]))
+    } else {
+        emit(interface.name)
+    }
+}
