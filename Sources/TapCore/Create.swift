@@ -87,7 +87,7 @@ extension TapControl {
         do {
             link = try tunLink(request.name)
         } catch .notTunTap(let name, let kind) {
-            throw .existsDifferently(name, differences: ["it is not a tun/tap device" + (kind.map { " (it is a \($0) device)" } ?? "")])
+            throw .existsDifferently(name, differences: [kind.map { "it is a \($0) device, not tun/tap" } ?? "it is not a tun/tap device"])
         }
         var differences: [String] = []
         if link.mode != request.mode {

@@ -1,0 +1,22 @@
+import Glibc
+
+/// The command table: `help` and the parser read it, and so do the tests.
+let commands = [createCommand, deleteCommand, listCommand, showCommand, ifnameCommand]
+
+/// Parses and runs one command line; returns the exit status.
+func tapctl(_ arguments: [String]) -> Int32 {
+    do {
+        switch try Parser.parse(arguments, commands: commands) {
+        case .help(let command):
+            emit(command.map(commandHelp) ?? mainHelp(commands))
+        case .version:
+            emit("tapctl \(version)")
+        case .run(let invocation):
+            try invocation.command.run(invocation)
+        }
+        return ExitStatus.success.rawValue
+    } catch {
+        write(error.line + "\n", to: STDERR_FILENO)
+        return error.status.rawValue
+    }
+}

@@ -1,0 +1,130 @@
+import XCTest
+import Foundation
+import Glibc
+@testable import TapCore
+
+/// What a finished subprocess left behind.
+struct Outcome {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+/// Base class of the tests that drive the built binary against the real TUN driver.
+/// They run only inside the throwaway namespace `make check` makes; under CI a
+/// skip is a failure, and outside a private namespace they refuse to run at all.
+class KernelTestCase: XCTestCase {
+    static var binary: String {
+        ProcessInfo.processInfo.environment["TAPCTL_BIN"]
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/release/tapctl").path
+    }
+
+    override func setUpWithError() throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["TAPCTL_KERNEL_TESTS"] == "1" else {
+            if environment["CI"] != nil {
+                XCTFail("kernel tests must run under CI: run them through `make check`, as root")
+            }
+            throw XCTSkip("kernel tests run through `make check` as root, in a throwaway network namespace")
+        }
+        let own = ProcFS.link("/proc/self/ns/net")
+        guard let own, own != ProcFS.link("/proc/1/ns/net") else {
+            XCTFail("refusing to create devices in the machine's own network namespace")
+            throw XCTSkip("not in a private network namespace")
+        }
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.binary), "no binary at \(Self.binary)")
+        try removeAllTunDevices()
+    }
+
+    override func tearDownWithError() throws {
+        if ProcessInfo.processInfo.environment["TAPCTL_KERNEL_TESTS"] == "1" {
+            try removeAllTunDevices()
+        }
+    }
+
+    /// Runs tapctl with `arguments`.
+    func tapctl(_ arguments: String..., prefix: [String] = [], fds: [CInt: CInt] = [:]) -> Outcome {
+        spawn(prefix + [Self.binary] + arguments, fds: fds)
+    }
+
+    /// Runs tapctl as another uid/gid (setpriv), or as root without CAP_NET_ADMIN.
+    static let nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    static let withoutNetAdmin = ["setpriv", "--bounding-set=-net_admin", "--"]
+
+    /// Every tun/tap device in the namespace, from rtnetlink.
+    func tunLinks() throws -> [TunLink] {
+        var socket = try RouteSocket(system: .live)
+        return try socket.tunLinks()
+    }
+
+    func link(_ name: String) throws -> TunLink? {
+        try tunLinks().first { $0.name == name }
+    }
+
+    private func removeAllTunDevices() throws {
+        for link in try tunLinks() {
+            XCTAssertEqual(spawn(["ip", "link", "del", link.name]).status, 0, "cleanup of \(link.name)")
+        }
+    }
+
+    /// `ip -j -d ...`, parsed.
+    func ipJSON(_ arguments: String...) throws -> [[String: Any]] {
+        let outcome = spawn(["ip", "-j", "-d"] + arguments)
+        XCTAssertEqual(outcome.status, 0, outcome.stderr)
+        let parsed = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8))
+        return parsed as? [[String: Any]] ?? []
+    }
+
+    /// The IFLA_TUN details `ip -d link show` prints for one device.
+    func ipTunInfo(_ name: String) throws -> [String: Any] {
+        let linkinfo = try ipJSON("link", "show", "dev", name).first?["linkinfo"] as? [String: Any]
+        XCTAssertEqual(linkinfo?["info_kind"] as? String, "tun")
+        return linkinfo?["info_data"] as? [String: Any] ?? [:]
+    }
+
+    func sysfs(_ name: String, _ attribute: String) -> String? {
+        (try? String(contentsOfFile: "/sys/class/net/\(name)/\(attribute)", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Attaches a queue in this test process, as a VM would, until the value is dropped.
+    func hold(_ name: String, flags: TunFlags = [.tap, .noPI]) throws -> TunQueue {
+        let queue = try TunQueue()
+        _ = try queue.descriptor.setInterface(name, flags: flags)
+        return queue
+    }
+}
+
+/// posix_spawnp with stdout and stderr captured in temporary files and each
+/// `fds` entry (target: source) placed at its target number in the child.
+func spawn(_ argv: [String], fds: [CInt: CInt] = [:]) -> Outcome {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    let outPath = "/tmp/tapctl-test-\(getpid())-out", errPath = "/tmp/tapctl-test-\(getpid())-err"
+    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    // Move sources out of the way first: dup2 onto the same number would keep close-on-exec.
+    var parked: [CInt] = []
+    for (target, source) in fds {
+        let high = fcntl(source, F_DUPFD_CLOEXEC, 500)
+        parked.append(high)
+        posix_spawn_file_actions_adddup2(&actions, high, target)
+    }
+    defer { parked.forEach { close($0) } }
+    let cArguments = argv.map { strdup($0) } + [nil]
+    defer { cArguments.forEach { free($0) } }
+    var pid = pid_t()
+    let spawned = posix_spawnp(&pid, argv[0], &actions, nil, cArguments, environ)
+    guard spawned == 0 else { return Outcome(status: -1, stdout: "", stderr: "spawn \(argv[0]): \(spawned)") }
+    var status: CInt = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    defer {
+        unlink(outPath)
+        unlink(errPath)
+    }
+    let read = { (path: String) in (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+    let exited = status & 0x7f == 0
+    return Outcome(status: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), stdout: read(outPath), stderr: read(errPath))
+}

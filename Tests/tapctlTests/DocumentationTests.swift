@@ -1,0 +1,43 @@
+import XCTest
+@testable import tapctl
+
+/// The man page and README must describe the command table as it is.
+final class DocumentationTests: XCTestCase {
+    private func read(_ relative: String) throws -> String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return try String(contentsOf: root.appendingPathComponent(relative), encoding: .utf8)
+    }
+
+    func testEveryCommandAndOptionIsDocumented() throws {
+        let man = try read("man/tapctl.8").replacingOccurrences(of: "\\-", with: "-")
+        let readme = try read("README.md")
+        for command in commands {
+            XCTAssertTrue(man.contains(".SS \(command.name)"), "man page lacks command \(command.name)")
+            XCTAssertTrue(readme.contains("tapctl \(command.name)"), "README lacks command \(command.name)")
+            let help = commandHelp(command)
+            for option in command.options {
+                XCTAssertTrue(help.contains("--" + option.name), "\(command.name) --help lacks --\(option.name)")
+                XCTAssertTrue(man.contains("--" + option.name), "man page lacks --\(option.name)")
+                XCTAssertTrue(readme.contains("--" + option.name), "README lacks --\(option.name)")
+            }
+        }
+        for status in 0...6 {
+            XCTAssertTrue(man.contains(".B \(status)\n") || man.contains(".B \(status)\r"), "man page lacks exit status \(status)")
+            XCTAssertTrue(readme.contains("| \(status) |"), "README lacks exit status \(status)")
+        }
+        XCTAssertTrue(man.contains(version), "man page names another version")
+    }
+
+    func testJSONKeysAreDocumented() throws {
+        let readme = try read("README.md")
+        let man = try read("man/tapctl.8").replacingOccurrences(of: "\\-", with: "-").replacingOccurrences(of: "\\_", with: "_")
+        let keys = ["name", "index", "mode", "multi_queue", "vnet_hdr", "pi", "persist", "owner", "owner_name", "group",
+                    "group_name", "any_user_can_attach", "queues", "disabled_queues", "processes", "pid", "command", "fd",
+                    "created", "deleted", "detached"]
+        for key in keys {
+            XCTAssertTrue(readme.contains("`\(key)`"), "README lacks JSON key \(key)")
+            XCTAssertTrue(man.contains(key), "man page lacks JSON key \(key)")
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import XCTest
+@testable import tapctl
+
+final class ParserTests: XCTestCase {
+    private func invocation(_ arguments: String...) throws -> Invocation {
+        guard case .run(let invocation) = try Parser.parse(arguments, commands: commands) else {
+            throw XCTSkip("not a run")
+        }
+        return invocation
+    }
+
+    private func usageError(_ arguments: [String]) -> Failure? {
+        do {
+            _ = try Parser.parse(arguments, commands: commands)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    func testEveryCommandAndOption() throws {
+        let create = try invocation("create", "vm%d", "--tun", "--multiqueue", "--vnet-hdr", "--pi",
+                                    "--user", "alice", "--group=kvm", "--exist-ok")
+        XCTAssertEqual(create.command.name, "create")
+        XCTAssertEqual(create.operands, ["vm%d"])
+        XCTAssertEqual(create.flags, ["tun", "multiqueue", "vnet-hdr", "pi", "exist-ok"])
+        XCTAssertEqual(create.values, ["user": "alice", "group": "kvm"])
+        XCTAssertFalse(create.json)
+        XCTAssertEqual(try invocation("create", "--no-owner", "tap0").flags, ["no-owner"])
+
+        let delete = try invocation("delete", "a", "b", "--missing-ok", "c")
+        XCTAssertEqual(delete.operands, ["a", "b", "c"])
+        XCTAssertTrue(delete.has("missing-ok"))
+
+        XCTAssertEqual(try invocation("list").command.name, "list")
+        XCTAssertEqual(try invocation("show", "tap0").operands, ["tap0"])
+        XCTAssertEqual(try invocation("ifname", "--fd", "5").values, ["fd": "5"])
+        XCTAssertEqual(try invocation("ifname", "--fd=-1").values, ["fd": "-1"], "values are taken verbatim")
+    }
+
+    func testJSONBeforeOrAfterTheCommand() throws {
+        XCTAssertTrue(try invocation("--json", "list").json)
+        XCTAssertTrue(try invocation("-j", "list").json)
+        XCTAssertTrue(try invocation("list", "--json").json)
+        XCTAssertTrue(try invocation("show", "-j", "tap0").json)
+    }
+
+    func testDoubleDashEndsOptions() throws {
+        let delete = try invocation("delete", "--", "--odd", "-x")
+        XCTAssertEqual(delete.operands, ["--odd", "-x"])
+    }
+
+    func testHelpAndVersion() throws {
+        for arguments in [["--help"], ["-h"], ["help"], []] as [[String]] where !arguments.isEmpty {
+            guard case .help(nil) = try Parser.parse(arguments, commands: commands) else { return XCTFail("\(arguments)") }
+        }
+        for command in commands {
+            for arguments in [["help", command.name], [command.name, "--help"], [command.name, "-h"],
+                              [command.name, "--bogus", "--help"]] {
+                guard case .help(let topic?) = try Parser.parse(arguments, commands: commands) else {
+                    return XCTFail("\(arguments)")
+                }
+                XCTAssertEqual(topic.name, command.name)
+            }
+        }
+        guard case .version = try Parser.parse(["--version"], commands: commands) else { return XCTFail() }
+    }
+
+    func testUsageErrorsNameTheBadWord() {
+        let cases: [([String], String)] = [
+            ([], "tapctl: no command given (see 'tapctl --help')"),
+            (["frobnicate"], "tapctl: unknown command 'frobnicate' (see 'tapctl --help')"),
+            (["--bogus", "list"], "tapctl: unknown option '--bogus' (see 'tapctl --help')"),
+            (["help", "nope"], "tapctl: help: unknown command 'nope' (see 'tapctl help --help')"),
+            (["help", "list", "extra"], "tapctl: help: unexpected argument 'extra' (see 'tapctl help --help')"),
+            (["create"], "tapctl: create: missing NAME|TEMPLATE (see 'tapctl create --help')"),
+            (["create", "a", "b"], "tapctl: create: unexpected argument 'b' (see 'tapctl create --help')"),
+            (["create", "a", "--multi"], "tapctl: create: unknown option '--multi' (see 'tapctl create --help')"),
+            (["create", "a", "-x"], "tapctl: create: unknown option '-x' (see 'tapctl create --help')"),
+            (["create", "a", "--user"], "tapctl: create: option '--user' needs a value (USER) (see 'tapctl create --help')"),
+            (["create", "a", "--tun=yes"], "tapctl: create: option '--tun' takes no value (see 'tapctl create --help')"),
+            (["create", "a", "--tun", "--tun"], "tapctl: create: option '--tun' given twice (see 'tapctl create --help')"),
+            (["create", "a", "--user", "x", "--user=y"], "tapctl: create: option '--user' given twice (see 'tapctl create --help')"),
+            (["create", "a", "--user", "x", "--no-owner"],
+             "tapctl: create: options '--user' and '--no-owner' cannot be used together (see 'tapctl create --help')"),
+            (["create", "a", "--json=1"], "tapctl: create: option '--json' takes no value (see 'tapctl create --help')"),
+            (["delete"], "tapctl: delete: missing NAME (see 'tapctl delete --help')"),
+            (["delete", "a", "--force"], "tapctl: delete: unknown option '--force' (see 'tapctl delete --help')"),
+            (["list", "tap0"], "tapctl: list: unexpected argument 'tap0' (see 'tapctl list --help')"),
+            (["list", "--all"], "tapctl: list: unknown option '--all' (see 'tapctl list --help')"),
+            (["show"], "tapctl: show: missing NAME (see 'tapctl show --help')"),
+            (["show", "a", "b"], "tapctl: show: unexpected argument 'b' (see 'tapctl show --help')"),
+            (["ifname", "5"], "tapctl: ifname: unexpected argument '5' (see 'tapctl ifname --help')"),
+            (["ifname", "--fd"], "tapctl: ifname: option '--fd' needs a value (N) (see 'tapctl ifname --help')"),
+        ]
+        for (arguments, line) in cases {
+            let failure = usageError(arguments)
+            XCTAssertEqual(failure?.line, line, "\(arguments)")
+            XCTAssertEqual(failure?.status, .usage, "\(arguments)")
+        }
+    }
+
+    func testDescriptorNumbers() throws {
+        XCTAssertEqual(try descriptorNumber(try invocation("ifname", "--fd", "0")), 0)
+        XCTAssertEqual(try descriptorNumber(try invocation("ifname", "--fd", "1023")), 1023)
+        for bad in ["-1", "x", "", "3x", "+3", "99999999999", " 3"] {
+            XCTAssertThrowsError(try descriptorNumber(try invocation("ifname", "--fd", bad)), bad) {
+                XCTAssertEqual(($0 as? Failure)?.line,
+                               "tapctl: ifname: fd '\(bad)' is not a descriptor number (see 'tapctl ifname --help')")
+            }
+        }
+        XCTAssertThrowsError(try descriptorNumber(try invocation("ifname"))) {
+            XCTAssertEqual(($0 as? Failure)?.line, "tapctl: ifname: missing --fd N (see 'tapctl ifname --help')")
+        }
+    }
+
+    func testRunReturnsDocumentedStatusesWithoutTouchingTheKernel() {
+        XCTAssertEqual(tapctl(["--version"]), 0)
+        XCTAssertEqual(tapctl(["bogus"]), 2)
+        XCTAssertEqual(tapctl(["create", "a/b"]), 2)
+        XCTAssertEqual(tapctl(["create", "x", "--user", "no-such-user-tapctl"]), 2)
+        XCTAssertEqual(tapctl(["create", "x", "--group", "no-such-group-tapctl"]), 2)
+        XCTAssertEqual(tapctl(["delete", "tap%d"]), 2)
+        XCTAssertEqual(tapctl(["show", ".."]), 2)
+    }
+}
