@@ -38,10 +38,10 @@ check: build
 	mandoc -Tlint -W warning man/tapctl.8
 	$(SWIFT) build --build-tests
 	@if [ "$$(id -u)" = 0 ]; then \
-		scripts/in-netns env TAPCTL_KERNEL_TESTS=1 TAPCTL_BIN="$(CURDIR)/$(BIN)" $(SWIFT) test --skip-build; \
+		scripts/in-netns env TAPCTL_KERNEL_TESTS=1 TAPCTL_BIN="$(CURDIR)/$(BIN)" $(SWIFT) test --skip-build --disable-swift-testing; \
 	else \
 		echo "not root: the kernel tests will skip"; \
-		TAPCTL_BIN="$(CURDIR)/$(BIN)" $(SWIFT) test --skip-build; \
+		TAPCTL_BIN="$(CURDIR)/$(BIN)" $(SWIFT) test --skip-build --disable-swift-testing; \
 	fi
 
 demo: build
