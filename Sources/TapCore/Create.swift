@@ -85,7 +85,7 @@ extension TapControl {
     private func checkExisting(_ request: CreateRequest) throws(TapError) {
         let link: TunLink
         do {
-            link = try tunLink(request.name)
+            link = try tunLink(request.name.value)
         } catch .notTunTap(let name, let kind) {
             throw .existsDifferently(name, differences: [kind.map { "it is a \($0) device, not tun/tap" } ?? "it is not a tun/tap device"])
         }

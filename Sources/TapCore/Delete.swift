@@ -11,7 +11,7 @@ extension TapControl {
         for name in names {
             let link: TunLink
             do {
-                link = try tunLink(name)
+                link = try tunLink(name.value)
             } catch .notFound(let missing) {
                 if missingOK { continue }
                 throw .notFound(missing)
@@ -29,21 +29,11 @@ extension TapControl {
     }
 
     private func remove(_ link: TunLink) throws(TapError) {
-        let queue = try TunQueue(system: system)
+        let queue = try attach(link)
         let tun = queue.descriptor
-        do {
-            _ = try tun.setInterface(link.name, flags: link.attachFlags)
-        } catch {
-            switch error {
-            case .EBUSY: throw .inUse(link.name, holders: Holders.scan()[link.name] ?? [])
-            case .EPERM: throw .notPermitted(link.name, owner: link.owner, group: link.group)
-            case .EINVAL: throw .system("attaching to \(link.name) (it changed since it was read)", error)
-            default: throw .system("TUNSETIFF", error)
-            }
-        }
         // A process that attached to a multiqueue device since the check would keep
         // it alive, unpersisted under its feet: leave it as it was.
-        if link.multiQueue, let now = try? tunLink(InterfaceName(link.name)), now.queues + now.disabledQueues > 1 {
+        if link.multiQueue, let now = try? tunLink(link.name), now.queues + now.disabledQueues > 1 {
             throw .inUse(link.name, holders: Holders.scan()[link.name] ?? [])
         }
         do {

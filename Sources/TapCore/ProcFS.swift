@@ -43,13 +43,15 @@ enum ProcFS {
 /// Which processes hold tun/tap queues, from /proc/PID/fd and the "iff:" line of
 /// /proc/PID/fdinfo. Only processes whose network namespace is ours are counted,
 /// since fdinfo names the device but not its namespace; without CAP_SYS_PTRACE
-/// only the caller's own processes are visible.
+/// only the caller's own processes are visible. tapctl itself is left out: the
+/// descriptors it holds are temporary or inherited from a process that is listed.
 public enum Holders {
     public static func scan() -> [String: [Holder]] {
         let ownNamespace = ProcFS.link("/proc/self/ns/net")
+        let ownPID = getpid()
         var result: [String: [Holder]] = [:]
         for entry in ProcFS.entries("/proc") {
-            guard let pid = Int32(entry) else { continue }
+            guard let pid = Int32(entry), pid != ownPID else { continue }
             let base = "/proc/\(entry)"
             if let namespace = ProcFS.link(base + "/ns/net"), namespace != ownNamespace { continue }
             var command: String?

@@ -24,15 +24,15 @@ public struct TapControl: Sendable {
     }
 
     public func show(_ name: InterfaceName) throws(TapError) -> Device {
-        let link = try tunLink(name)
+        let link = try tunLink(name.value)
         return Device(link: link, holders: Holders.scan()[link.name] ?? [])
     }
 
     /// The device called `name`, which must exist and be a tun/tap device.
-    func tunLink(_ name: InterfaceName) throws(TapError) -> TunLink {
+    func tunLink(_ name: String) throws(TapError) -> TunLink {
         var socket = try RouteSocket(system: system)
-        guard let link = try socket.link(named: name.value) else { throw .notFound(name.value) }
-        guard let tun = link.tun else { throw .notTunTap(name.value, kind: link.kind) }
+        guard let link = try socket.link(named: name) else { throw .notFound(name) }
+        guard let tun = link.tun else { throw .notTunTap(name, kind: link.kind) }
         return tun
     }
 

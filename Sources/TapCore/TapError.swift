@@ -30,6 +30,9 @@ public enum TapError: Error, Equatable, Sendable {
     case unknownGroup(String)
     case unmappedID(String)
     case capabilities(String, Errno)
+    case offloadProblem(Offloads.Problem)
+    case offloadsRefused(String, refused: [String], kept: Offloads?)
+    case queueRefused(fd: CInt, String)
     case system(String, Errno)
 
     public enum Category: Sendable {
@@ -38,13 +41,14 @@ public enum TapError: Error, Equatable, Sendable {
 
     public var category: Category {
         switch self {
-        case .invalidName, .unknownUser, .unknownGroup: return .usage
+        case .invalidName, .unknownUser, .unknownGroup, .offloadProblem: return .usage
         case .needsNetAdmin, .notPermitted: return .permission
         case .tunUnavailable(let errno): return errno == .EACCES || errno == .EPERM ? .permission : .failure
         case .notFound, .notTunTap: return .notFound
         case .alreadyExists, .existsDifferently: return .exists
         case .inUse: return .busy
-        case .notOpen, .notTunDescriptor, .unattachedDescriptor, .unmappedID, .capabilities, .system:
+        case .notOpen, .notTunDescriptor, .unattachedDescriptor, .unmappedID, .capabilities, .offloadsRefused,
+             .queueRefused, .system:
             return .failure
         }
     }
@@ -92,6 +96,13 @@ public enum TapError: Error, Equatable, Sendable {
             return "\(what) has no mapping in this user namespace"
         case .capabilities(let step, let errno):
             return "cannot drop capabilities (\(step)): \(errno)"
+        case .offloadProblem(let problem):
+            return problem.description
+        case .offloadsRefused(_, let refused, let kept):
+            let what = refused.isEmpty ? "this set" : refused.joined(separator: ",")
+            return "the kernel refused \(what); " + (kept.map { "the offloads stay \($0)" } ?? "the offloads are unknown now")
+        case .queueRefused(let fd, let reason):
+            return "fd \(fd) \(reason)"
         case .system(let operation, let errno):
             return "\(operation) failed: \(errno)"
         }

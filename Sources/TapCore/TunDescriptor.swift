@@ -83,3 +83,49 @@ public struct TunQueue: ~Copyable {
         _ = descriptor.system.close(descriptor.rawValue)
     }
 }
+
+// The per-device settings of QEMU's net/tap-linux.c. None needs a capability on
+// an attached descriptor; all but TUNGETFEATURES need one.
+extension TunDescriptor {
+    /// TUNGETFEATURES: the TUNSETIFF flags this kernel knows (works unattached).
+    public func features() throws(Errno) -> TunFlags {
+        var value: CUnsignedInt = 0
+        try ioctl(ctap_TUNGETFEATURES(), &value)
+        return TunFlags(rawValue: UInt16(truncatingIfNeeded: value))
+    }
+
+    /// TUNSETOFFLOAD replaces the whole set; a refused set leaves the old one.
+    public func setOffloads(_ offloads: Offloads) throws(Errno) {
+        try ioctl(ctap_TUNSETOFFLOAD(), value: UInt(offloads.rawValue))
+    }
+
+    /// Device-wide and sticky: the size of the virtio-net header on every queue.
+    public func vnetHeaderSize() throws(Errno) -> Int { try getInt(ctap_TUNGETVNETHDRSZ()) }
+    public func setVnetHeaderSize(_ size: Int) throws(Errno) { try setInt(ctap_TUNSETVNETHDRSZ(), size) }
+
+    /// Device-wide and sticky: the send buffer of every queue's socket (INT_MAX is unlimited).
+    public func sendBuffer() throws(Errno) -> Int { try getInt(ctap_TUNGETSNDBUF()) }
+    public func setSendBuffer(_ bytes: Int) throws(Errno) { try setInt(ctap_TUNSETSNDBUF(), bytes) }
+
+    /// Little- or big-endian virtio-net headers for legacy (pre-1.0) guests.
+    public func setVnetLittleEndian(_ on: Bool) throws(Errno) { try setInt(ctap_TUNSETVNETLE(), on ? 1 : 0) }
+    public func setVnetBigEndian(_ on: Bool) throws(Errno) { try setInt(ctap_TUNSETVNETBE(), on ? 1 : 0) }
+
+    /// TUNSETQUEUE: enables or disables this queue of a multiqueue device.
+    public func setQueue(attached: Bool) throws(Errno) {
+        var request = ifreq()
+        ctap_ifreq_set(&request, "", Int16(bitPattern: (attached ? TunFlags.attachQueue : TunFlags.detachQueue).rawValue))
+        try ioctl(ctap_TUNSETQUEUE(), &request)
+    }
+
+    private func getInt(_ request: UInt) throws(Errno) -> Int {
+        var value: CInt = 0
+        try ioctl(request, &value)
+        return Int(value)
+    }
+
+    private func setInt(_ request: UInt, _ value: Int) throws(Errno) {
+        var value = CInt(clamping: value)
+        try ioctl(request, &value)
+    }
+}

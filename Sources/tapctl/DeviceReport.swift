@@ -48,8 +48,10 @@ struct DeviceReport {
          Self.id(link.owner, ownerName), Self.id(link.group, groupName), access, queues, processes]
     }
 
-    var text: String {
-        let lines = [
+    var text: String { labelled(lines) }
+
+    var lines: [(String, String)] {
+        [
             ("name", link.name), ("mode", link.mode.rawValue),
             ("flags", flags.isEmpty ? "-" : flags.joined(separator: ",")),
             ("owner", Self.id(link.owner, ownerName)), ("group", Self.id(link.group, groupName)),
@@ -58,7 +60,6 @@ struct DeviceReport {
             ("processes", device.holders.isEmpty ? "-"
                 : device.holders.map { "\($0.pid) (\($0.command), fd \($0.fd))" }.joined(separator: ", ")),
         ]
-        return lines.map { $0.0 + ":" + String(repeating: " ", count: 11 - $0.0.count) + $0.1 }.joined(separator: "\n")
     }
 
     /// Keys are documented in README.md and tapctl(8); add, never rename.

@@ -62,8 +62,10 @@ extension Failure {
             return "run it as root, or have root create the device with --user YOU: its owner can then attach without CAP_NET_ADMIN"
         case .notPermitted:
             return "run it as root or as the device's owner"
-        case .inUse:
+        case .inUse where command == "delete":
             return "stop that process first"
+        case .inUse:
+            return "tapctl never adds a queue to a device in use; --fd N acts on a holder's descriptor"
         case .tunUnavailable(let errno) where errno == .ENOENT || errno == .ENODEV || errno == .ENXIO:
             return "load the tun module (modprobe tun)"
         default:

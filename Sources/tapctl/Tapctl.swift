@@ -1,7 +1,10 @@
 import Glibc
 
 /// The command table: `help` and the parser read it, and so do the tests.
-let commands = [createCommand, deleteCommand, listCommand, showCommand, ifnameCommand]
+let commands = [
+    createCommand, deleteCommand, listCommand, showCommand, ifnameCommand,
+    probeCommand, offloadCommand, vnetHdrSizeCommand, sndbufCommand, queueCommand,
+]
 
 /// Parses and runs one command line; returns the exit status.
 func tapctl(_ arguments: [String]) -> Int32 {

@@ -7,6 +7,8 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/if_link.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <string.h>
@@ -23,6 +25,10 @@ static inline unsigned long ctap_TUNSETSNDBUF(void) { return TUNSETSNDBUF; }
 static inline unsigned long ctap_TUNGETVNETHDRSZ(void) { return TUNGETVNETHDRSZ; }
 static inline unsigned long ctap_TUNSETVNETHDRSZ(void) { return TUNSETVNETHDRSZ; }
 static inline unsigned long ctap_TUNSETQUEUE(void) { return TUNSETQUEUE; }
+static inline unsigned long ctap_TUNSETVNETLE(void) { return TUNSETVNETLE; }
+static inline unsigned long ctap_TUNGETVNETLE(void) { return TUNGETVNETLE; }
+static inline unsigned long ctap_TUNSETVNETBE(void) { return TUNSETVNETBE; }
+static inline unsigned long ctap_TUNGETVNETBE(void) { return TUNGETVNETBE; }
 
 // glibc's ioctl is variadic, which Swift cannot call; these fix its argument.
 static inline int ctap_ioctl_pointer(int fd, unsigned long request, void *arg) {
@@ -37,6 +43,12 @@ static inline void ctap_ifreq_set(struct ifreq *ifr, const char *name, short fla
     memset(ifr, 0, sizeof(*ifr));
     strncpy(ifr->ifr_name, name, IFNAMSIZ - 1);
     ifr->ifr_flags = flags;
+}
+// For SIOCETHTOOL: the name and the ifr_data pointer.
+static inline void ctap_ifreq_set_data(struct ifreq *ifr, const char *name, void *data) {
+    memset(ifr, 0, sizeof(*ifr));
+    strncpy(ifr->ifr_name, name, IFNAMSIZ - 1);
+    ifr->ifr_data = data;
 }
 static inline short ctap_ifreq_flags(const struct ifreq *ifr) { return ifr->ifr_flags; }
 // Copies the name out with a guaranteed terminator.

@@ -1,0 +1,141 @@
+import Glibc
+
+/// What this kernel's TUN driver supports, found by trying it on a throwaway device.
+public struct KernelProbe: Equatable, Sendable {
+    /// TUNGETFEATURES: the TUNSETIFF flags the driver knows.
+    public var features: TunFlags
+    /// Each of `Offloads.probeGroups`, with its prerequisites, accepted or not.
+    public var offloads: [Offloads: Bool]?
+    /// The virtio-net header sizes 10, 12, 20 and 24, accepted or not.
+    public var vnetHeaderSizes: [Int: Bool]?
+    public var vnetLittleEndian: Bool?
+    /// Needs CONFIG_TUN_VNET_CROSS_LE.
+    public var vnetBigEndian: Bool?
+    /// Queues one multiqueue device may have (MAX_TAP_QUEUES).
+    public var maxQueues: Int?
+    /// Why the fields that are nil were not tested.
+    public var untested: String?
+
+    public static let vnetHeaderSizesTried = [10, 12, 20, 24]
+
+    /// The offloads accepted, as one set.
+    public var acceptedOffloads: Offloads? {
+        offloads.map { $0.filter(\.value).reduce(into: Offloads()) { $0.formUnion($1.key) } }
+    }
+}
+
+/// A device's state, read without disturbing whoever uses it, plus what the
+/// kernel supports for it.
+public struct DeviceProbe: Sendable {
+    /// The device, with the processes holding it other than this one.
+    public var device: TapControl.Device
+    public var link: TunLink { device.link }
+    /// The flags of the queue probed (an inherited one, or a temporary one).
+    public var queueFlags: TunFlags
+    public var features: DeviceFeatures
+    public var vnetHeaderSize: Int
+    /// The queue's send buffer, for an inherited descriptor. A device has none of
+    /// its own: TUNSETSNDBUF sets the queues open at the time, and a queue
+    /// attached later starts unlimited, so a temporary queue's says nothing.
+    public var sendBuffer: Int?
+    public var kernel: KernelProbe
+
+    /// The virtio-net feature bits a VMM can offer its guest on this tap, as QEMU
+    /// derives them from its tap probes (virtio spec names, without VIRTIO_NET_F_).
+    public var virtioFeatures: [String] {
+        guard kernel.features.contains(.vnetHdr) else { return link.multiQueue ? ["MQ"] : [] }
+        var out = ["CSUM", "HOST_TSO4", "HOST_TSO6", "HOST_ECN"]
+        if let accepted = kernel.acceptedOffloads {
+            let guest: [(Offloads, String)] = [
+                (.csum, "GUEST_CSUM"), (.tso4, "GUEST_TSO4"), (.tso6, "GUEST_TSO6"), (.ecn, "GUEST_ECN"),
+                (.ufo, "GUEST_UFO"), (.uso4, "GUEST_USO4"), (.uso6, "GUEST_USO6"),
+            ]
+            out += guest.filter { accepted.contains($0.0) }.map(\.1)
+            if accepted.contains(.ufo) { out.append("HOST_UFO") }
+            if accepted.contains(.uso4) { out.append("HOST_USO") }
+            if accepted.contains(.udpTunnel) { out += ["GUEST_UDP_TUNNEL_GSO", "HOST_UDP_TUNNEL_GSO"] }
+            if accepted.contains(.udpTunnelCsum) { out += ["GUEST_UDP_TUNNEL_GSO_CSUM", "HOST_UDP_TUNNEL_GSO_CSUM"] }
+        }
+        if kernel.vnetHeaderSizes?[12] == true || vnetHeaderSize >= 12 { out.append("MRG_RXBUF") }
+        if link.multiQueue { out.append("MQ") }
+        return out
+    }
+}
+
+extension TapControl {
+    /// Probes the TUN driver. TUNGETFEATURES needs nothing; the rest needs a
+    /// throwaway multiqueue tap, which needs CAP_NET_ADMIN: without it the
+    /// rest is reported untested. The throwaway device is never persistent, so
+    /// closing its queues removes it, on every path out of here.
+    public func probeKernel(opened: () throws(TapError) -> Void) throws(TapError) -> KernelProbe {
+        let first = try TunQueue(system: system)
+        let tun = first.descriptor
+        var probe: KernelProbe
+        do {
+            probe = KernelProbe(features: try tun.features())
+        } catch {
+            throw .system("TUNGETFEATURES", error)
+        }
+        let flags: TunFlags = [.tap, .noPI, .vnetHdr, .multiQueue]
+        let name: String
+        do {
+            name = try tun.setInterface("tapctl%d", flags: flags).name
+        } catch {
+            guard error == .EPERM else { throw .system("TUNSETIFF", error) }
+            try opened()
+            probe.untested = "creating a throwaway device needs CAP_NET_ADMIN"
+            return probe
+        }
+        probe.maxQueues = try countQueues(name, flags: flags)
+        try opened()
+        probe.offloads = Dictionary(uniqueKeysWithValues: Offloads.probeGroups.map { group in
+            (group, (try? tun.setOffloads(group.withPrerequisites)) != nil)
+        })
+        probe.vnetHeaderSizes = Dictionary(uniqueKeysWithValues: KernelProbe.vnetHeaderSizesTried.map { size in
+            (size, (try? tun.setVnetHeaderSize(size)) != nil)
+        })
+        probe.vnetLittleEndian = (try? tun.setVnetLittleEndian(true)) != nil
+        probe.vnetBigEndian = (try? tun.setVnetBigEndian(true)) != nil
+        return probe
+    }
+
+    /// Attaches queues to the throwaway device until the kernel says E2BIG.
+    private func countQueues(_ name: String, flags: TunFlags) throws(TapError) -> Int {
+        var extra: [CInt] = []
+        defer { extra.forEach { _ = system.close($0) } }
+        while extra.count < 4096 {
+            let queue = try TunQueue(system: system)
+            do {
+                _ = try queue.descriptor.setInterface(name, flags: flags)
+            } catch {
+                guard error == .E2BIG else { throw .system("TUNSETIFF on queue \(extra.count + 2)", error) }
+                break
+            }
+            extra.append(queue.release())
+        }
+        return extra.count + 1
+    }
+
+    /// Probes a device without disturbing its users: state from rtnetlink and
+    /// ethtool, header size and send buffer from the queue; what the kernel
+    /// accepts from `probeKernel`, run once the target is open.
+    public func probe(_ target: Target, opened: () throws(TapError) -> Void) throws(TapError) -> DeviceProbe {
+        try withTarget(target, opened: {}) { (tun, link) throws(TapError) -> DeviceProbe in
+            let name = link.name
+            let kernel = try probeKernel(opened: opened)
+            let queueFlags = try interface(ofDescriptor: tun.rawValue).flags
+            let size: Int
+            var buffer: Int?
+            do throws(Errno) {
+                size = try tun.vnetHeaderSize()
+                if case .descriptor = target { buffer = try tun.sendBuffer() }
+            } catch {
+                throw .system("reading \(name)'s settings", error)
+            }
+            let holders = Holders.scan()[name] ?? []
+            return DeviceProbe(device: Device(link: link, holders: holders), queueFlags: queueFlags,
+                               features: try DeviceFeatures.read(name, system: system),
+                               vnetHeaderSize: size, sendBuffer: buffer, kernel: kernel)
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import TapCore
+
+let probeCommand = CommandSpec(
+    name: "probe",
+    operands: "[NAME]",
+    operandCount: 0...1,
+    summary: "show what the kernel, or one tap, supports",
+    details: """
+        Without a device: TUNGETFEATURES, then, on a throwaway multiqueue tap
+        that is always removed, the offloads, virtio-net header sizes and byte
+        orders the kernel accepts, and how many queues a device may have. That
+        part needs CAP_NET_ADMIN; without it tapctl says what it did not test.
+        With NAME or --fd N: that device's flags, owner, queues, offloads (the
+        features ethtool -k shows), virtio-net header size and send buffer, all
+        read without disturbing its users; QEMU's three probes (vnet_hdr, UFO,
+        header length); and the virtio-net features it can back. A temporary
+        queue is attached only to a device nobody uses.
+        """,
+    options: [fdOption] + commonOptions,
+    exclusive: [],
+    run: runProbe
+)
+
+private func runProbe(_ invocation: Invocation) throws(Failure) {
+    let command = invocation.command.name
+    let drop = { () throws(TapError) in try Capabilities.dropAll() }
+    guard !invocation.operands.isEmpty || invocation.values["fd"] != nil else {
+        let kernel = try attempt(command, nil) { () throws(TapError) in try TapControl().probeKernel(opened: drop) }
+        try dropPrivileges(command)
+        emit(invocation.json ? KernelReport(kernel).json.text : KernelReport(kernel).text)
+        return
+    }
+    let (target, _) = try target(invocation)
+    let probe = try attempt(command, target.subject) { () throws(TapError) in
+        try TapControl().probe(target, opened: drop)
+    }
+    try dropPrivileges(command)
+    let report = DeviceProbeReport(probe: probe)
+    emit(invocation.json ? report.json.text : report.text)
+}
+
+/// `probe NAME`: the device as `show` prints it, then what it can do.
+struct DeviceProbeReport {
+    let probe: DeviceProbe
+
+    private var ethtool: [(String, Bool)] {
+        Offloads.featureNames.map { ($0.1, probe.features.active.contains($0.1)) }
+    }
+
+    private var ufo: Bool? { probe.kernel.acceptedOffloads?.contains(.ufo) }
+
+    var json: JSON {
+        guard case .object(let device) = DeviceReport(probe.device).json else { return .null }
+        let offloads: [JSON] = probe.features.offloads.names.map { .string($0) }
+        let features: [(String, JSON)] = ethtool.map { ($0.0, .bool($0.1)) }
+        let virtio: [JSON] = probe.virtioFeatures.map { .string($0) }
+        let extra: [(String, JSON)] = [
+            ("queue_vnet_hdr", .bool(probe.queueFlags.contains(.vnetHdr))),
+            ("offloads", .array(offloads)),
+            ("ethtool", .object(features)),
+            ("ufo", ufo.map { .bool($0) } ?? .null),
+            ("vnet_hdr_size", .int(Int64(probe.vnetHeaderSize))),
+            ("sndbuf", .optional(probe.sendBuffer)),
+            ("virtio_net", .array(virtio)),
+            ("kernel", KernelReport(probe.kernel).json),
+        ]
+        return .object(device + extra)
+    }
+
+    var text: String {
+        let features = ethtool.map { "\($0.0) \($0.1 ? "on" : "off")" }.joined(separator: ", ")
+        var sizes = "\(probe.vnetHeaderSize)"
+        if let tried = probe.kernel.vnetHeaderSizes {
+            let taken = KernelProbe.vnetHeaderSizesTried.filter { tried[$0] == true }.map(String.init)
+            sizes += " (the kernel takes " + taken.joined(separator: ", ") + ")"
+        }
+        let ufoText: String
+        switch ufo {
+        case true?: ufoText = "accepted (ignored by the kernel since 4.14)"
+        case false?: ufoText = "refused"
+        case nil: ufoText = "not tested: " + (probe.kernel.untested ?? "")
+        }
+        let virtio = probe.virtioFeatures
+        let lines: [(String, String)] = [
+            ("offloads", probe.features.offloads.description + " (ethtool: " + features + ")"),
+            ("vnet_hdr", probe.queueFlags.contains(.vnetHdr) ? "on for this queue" : "off for this queue"),
+            ("ufo", ufoText),
+            ("vnet hdr size", sizes),
+            ("sndbuf", probe.sendBuffer.map(sendBufferText) ?? "- (a queue's, not the device's: see --fd)"),
+            ("virtio-net", virtio.isEmpty ? "no offloads" : virtio.joined(separator: " ")),
+        ]
+        return labelled(DeviceReport(probe.device).lines + lines)
+    }
+}
+
+/// `key:` and value lines with the values aligned, as `show` prints them.
+func labelled(_ lines: [(String, String)]) -> String {
+    let width = max(11, (lines.map(\.0.count).max() ?? 0) + 2)
+    return lines.map { $0.0 + ":" + String(repeating: " ", count: width - $0.0.count - 1) + $0.1 }
+        .joined(separator: "\n")
+}
+
+/// The kernel part of `probe`, for people and as JSON.
+struct KernelReport {
+    let probe: KernelProbe
+
+    init(_ probe: KernelProbe) {
+        self.probe = probe
+    }
+
+    var json: JSON {
+        var offloads = JSON.null
+        if let accepted = probe.acceptedOffloads {
+            offloads = .object(Offloads.names.map { ($0.1, .bool(accepted.contains($0.0))) })
+        }
+        var sizes = JSON.null
+        if let tried = probe.vnetHeaderSizes {
+            sizes = .object(KernelProbe.vnetHeaderSizesTried.map { (String($0), .bool(tried[$0] == true)) })
+        }
+        return .object([
+            ("features", .array(probe.features.names.map { .string($0) })),
+            ("offloads", offloads),
+            ("vnet_hdr_sizes", sizes),
+            ("vnet_le", probe.vnetLittleEndian.map { .bool($0) } ?? .null),
+            ("vnet_be", probe.vnetBigEndian.map { .bool($0) } ?? .null),
+            ("max_queues", .optional(probe.maxQueues)),
+            ("untested", .optional(probe.untested)),
+        ])
+    }
+
+    var text: String {
+        var lines = [("features", probe.features.names.joined(separator: " "))]
+        guard let offloads = probe.offloads, let sizes = probe.vnetHeaderSizes else {
+            return labelled(lines + [("not tested", (probe.untested ?? "") + ": offloads, header sizes, queues")])
+        }
+        let groups = { (wanted: Bool) in
+            Offloads.probeGroups.filter { offloads[$0] == wanted }.map { $0.names.joined(separator: "+") }
+        }
+        let yes = { (value: Bool?) in value == true ? "yes" : "no" }
+        lines += [
+            ("offloads accepted", groups(true).joined(separator: " ")),
+            ("offloads refused", groups(false).isEmpty ? "-" : groups(false).joined(separator: " ")),
+            ("vnet hdr sizes", KernelProbe.vnetHeaderSizesTried.filter { sizes[$0] == true }.map(String.init).joined(separator: " ")),
+            ("vnet byte order", "little-endian \(yes(probe.vnetLittleEndian)), big-endian \(yes(probe.vnetBigEndian))"),
+            ("queues per device", probe.maxQueues.map(String.init) ?? "-"),
+        ]
+        return labelled(lines)
+    }
+}

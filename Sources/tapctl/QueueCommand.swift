@@ -1,0 +1,34 @@
+import TapCore
+
+let queueCommand = CommandSpec(
+    name: "queue",
+    operands: "attach|detach",
+    operandCount: 1...1,
+    summary: "enable or disable one queue of a multiqueue tap (TUNSETQUEUE)",
+    details: """
+        Acts on the inherited descriptor --fd N, which must be a queue of a
+        multiqueue device. A detached queue stays open and keeps its place
+        (it still counts towards the 256 queues) but carries no packets until
+        it is attached again; VMMs do this when a guest uses fewer queues.
+        """,
+    options: [OptionSpec("fd", value: "N", "the queue's descriptor (required)")] + commonOptions,
+    exclusive: [],
+    run: runQueue
+)
+
+private func runQueue(_ invocation: Invocation) throws(Failure) {
+    let command = invocation.command.name
+    let action = invocation.operands[0]
+    guard action == "attach" || action == "detach" else {
+        throw .usage(command: command, message: "'\(action)' is not attach or detach")
+    }
+    let fd = try descriptorNumber(invocation)
+    // Attaching checks the owner again, so the capability goes after the call.
+    let name = try attempt(command, nil) { () throws(TapError) in
+        try TapControl().setQueue(attached: action == "attach", fd: fd)
+    }
+    try dropPrivileges(command)
+    if invocation.json {
+        emit(.object([("fd", .int(Int64(fd))), ("name", .string(name)), ("detached", .bool(action == "detach"))]))
+    }
+}

@@ -1,0 +1,49 @@
+import TapCore
+
+let sndbufCommand = CommandSpec(
+    name: "sndbuf",
+    operands: "--fd N BYTES|unlimited",
+    operandCount: 1...2,
+    summary: "set the send buffer of a tap's open queues (TUNSETSNDBUF) and print it",
+    details: """
+        BYTES is from 1 to 2147483647; unlimited (the kernel's default) is
+        2147483647. The send buffer bounds what a queue may have in flight
+        towards the kernel; QEMU sets it with sndbuf=. It applies to every
+        queue of the device attached at the time, but a queue attached later
+        starts unlimited, so it is set through a queue a program holds (--fd),
+        never by device name.
+        """,
+    options: [OptionSpec("fd", value: "N", "a queue's descriptor (required)")] + commonOptions,
+    exclusive: [],
+    run: runSndbuf
+)
+
+/// "unlimited" for the kernel's default, INT_MAX.
+func sendBufferText(_ bytes: Int) -> String {
+    bytes == Int(Int32.max) ? "unlimited" : String(bytes)
+}
+
+private func runSndbuf(_ invocation: Invocation) throws(Failure) {
+    let command = invocation.command.name
+    let (target, text) = try target(invocation, value: "BYTES")
+    if case .name(let name) = target {
+        throw .usage(command: command, message: "a send buffer lasts only for the queues open when it is set, "
+                     + "so it is set on a queue a program holds (--fd N), not on \(name)")
+    }
+    let unlimited = Int(Int32.max)
+    let bytes: Int
+    if text == "unlimited" {
+        bytes = unlimited
+    } else if let text, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = Int(text), (1...unlimited).contains(value) {
+        bytes = value
+    } else {
+        throw .usage(command: command, message: "'\(text ?? "")' is not a byte count from 1 to \(unlimited), or unlimited")
+    }
+    let control = TapControl()
+    let result = try attempt(command, target.subject) { () throws(TapError) in
+        try control.withTarget(target, opened: { () throws(TapError) in try Capabilities.dropAll() }) {
+            (tun, _) throws(TapError) in try control.setSendBuffer(bytes, on: tun)
+        }
+    }
+    emit(invocation.json ? JSON.object([("sndbuf", .int(Int64(result)))]).text : sendBufferText(result))
+}

@@ -1,0 +1,33 @@
+import TapCore
+
+/// The TARGET of a settings command, a device NAME or `--fd N`, and the operand
+/// after it when the command takes one (`value`, e.g. "LIST").
+func target(_ invocation: Invocation, value: String? = nil) throws(Failure) -> (Target, String?) {
+    let command = invocation.command.name
+    var operands = invocation.operands[...]
+    let target: Target
+    if invocation.values["fd"] != nil {
+        if operands.count > (value == nil ? 0 : 1) {
+            throw .usage(command: command, message: "give a device NAME or --fd N, not both")
+        }
+        target = .descriptor(try descriptorNumber(invocation))
+    } else {
+        guard let name = operands.popFirst() else { throw .usage(command: command, message: "missing NAME or --fd N") }
+        target = .name(try interfaceName(name, command: command))
+    }
+    guard let value else { return (target, nil) }
+    guard let operand = operands.first else { throw .usage(command: command, message: "missing \(value)") }
+    return (target, operand)
+}
+
+extension Target {
+    /// How an error message names the target.
+    var subject: String {
+        switch self {
+        case .name(let name): return name.value
+        case .descriptor(let fd): return "fd \(fd)"
+        }
+    }
+}
+
+let fdOption = OptionSpec("fd", value: "N", "act on inherited descriptor N instead of a device NAME")

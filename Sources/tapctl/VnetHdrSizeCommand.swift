@@ -1,0 +1,32 @@
+import TapCore
+
+let vnetHdrSizeCommand = CommandSpec(
+    name: "vnet-hdr-size",
+    operands: "NAME|--fd N SIZE",
+    operandCount: 1...2,
+    summary: "set the virtio-net header size (TUNSETVNETHDRSZ) and print it",
+    details: """
+        SIZE is 10 (virtio_net_hdr), 12 (with num_buffers: mergeable receive
+        buffers and virtio 1.0), 20 (with hash report) or 24 (with UDP tunnel
+        fields); the kernel refuses less than 10. The size is device-wide and
+        stays until changed: every queue of the device uses it.
+        """,
+    options: [fdOption] + commonOptions,
+    exclusive: [],
+    run: runVnetHdrSize
+)
+
+private func runVnetHdrSize(_ invocation: Invocation) throws(Failure) {
+    let command = invocation.command.name
+    let (target, text) = try target(invocation, value: "SIZE")
+    guard let size = Int(text ?? ""), [10, 12, 20, 24].contains(size) else {
+        throw .usage(command: command, message: "size '\(text ?? "")' is not 10, 12, 20 or 24")
+    }
+    let control = TapControl()
+    let result = try attempt(command, target.subject) { () throws(TapError) in
+        try control.withTarget(target, opened: { () throws(TapError) in try Capabilities.dropAll() }) {
+            (tun, _) throws(TapError) in try control.setVnetHeaderSize(size, on: tun)
+        }
+    }
+    emit(invocation.json ? JSON.object([("vnet_hdr_size", .int(Int64(result)))]).text : String(result))
+}
