@@ -21,6 +21,7 @@ deps:
 	command -v mandoc >/dev/null || missing="$$missing mandoc"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	command -v setpriv >/dev/null || missing="$$missing util-linux"; \
+	command -v ethtool >/dev/null || missing="$$missing ethtool"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && \

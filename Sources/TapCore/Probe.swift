@@ -32,6 +32,9 @@ public struct DeviceProbe: Sendable {
     public var link: TunLink { device.link }
     /// The flags of the queue probed (an inherited one, or a temporary one).
     public var queueFlags: TunFlags
+    /// The queue probed is an inherited descriptor, whose flags a VMM is stuck with;
+    /// a VMM attaching to the device by name chooses its own.
+    public var inherited: Bool
     public var features: DeviceFeatures
     public var vnetHeaderSize: Int
     /// The queue's send buffer, for an inherited descriptor. A device has none of
@@ -43,7 +46,8 @@ public struct DeviceProbe: Sendable {
     /// The virtio-net feature bits a VMM can offer its guest on this tap, as QEMU
     /// derives them from its tap probes (virtio spec names, without VIRTIO_NET_F_).
     public var virtioFeatures: [String] {
-        guard kernel.features.contains(.vnetHdr) else { return link.multiQueue ? ["MQ"] : [] }
+        let vnetHeader = inherited ? queueFlags.contains(.vnetHdr) : kernel.features.contains(.vnetHdr)
+        guard vnetHeader else { return link.multiQueue ? ["MQ"] : [] }
         var out = ["CSUM", "HOST_TSO4", "HOST_TSO6", "HOST_ECN"]
         if let accepted = kernel.acceptedOffloads {
             let guest: [(Offloads, String)] = [
@@ -122,6 +126,8 @@ extension TapControl {
     public func probe(_ target: Target, opened: () throws(TapError) -> Void) throws(TapError) -> DeviceProbe {
         try withTarget(target, opened: {}) { (tun, link) throws(TapError) -> DeviceProbe in
             let name = link.name
+            // Before the privilege drop: other users' /proc/PID/fd need it.
+            let holders = Holders.scan()[name] ?? []
             let kernel = try probeKernel(opened: opened)
             let queueFlags = try interface(ofDescriptor: tun.rawValue).flags
             let size: Int
@@ -132,8 +138,9 @@ extension TapControl {
             } catch {
                 throw .system("reading \(name)'s settings", error)
             }
-            let holders = Holders.scan()[name] ?? []
-            return DeviceProbe(device: Device(link: link, holders: holders), queueFlags: queueFlags,
+            var inherited = false
+            if case .descriptor = target { inherited = true }
+            return DeviceProbe(device: Device(link: link, holders: holders), queueFlags: queueFlags, inherited: inherited,
                                features: try DeviceFeatures.read(name, system: system),
                                vnetHeaderSize: size, sendBuffer: buffer, kernel: kernel)
         }

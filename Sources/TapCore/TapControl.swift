@@ -13,6 +13,14 @@ public struct TapControl: Sendable {
     public struct Device: Equatable, Sendable {
         public var link: TunLink
         public var holders: [Holder]
+
+        /// The kernel reports queue counts for multiqueue devices only; a
+        /// single-queue device counts as attached when a process holds it.
+        init(link: TunLink, holders: [Holder]) {
+            self.link = link
+            self.holders = holders
+            if !link.multiQueue { self.link.queues = holders.isEmpty ? 0 : 1 }
+        }
     }
 
     /// Every tun/tap device, sorted by name, with the processes holding each.

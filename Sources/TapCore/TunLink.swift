@@ -12,6 +12,7 @@ public struct TunLink: Equatable, Sendable {
     /// nil when unset: then the owner check does not apply.
     public var owner: UInt32?
     public var group: UInt32?
+    /// Attached and detached queues; rtnetlink gives them for multiqueue devices only.
     public var queues: UInt32
     public var disabledQueues: UInt32
 

@@ -3,7 +3,7 @@ import TapCore
 let offloadCommand = CommandSpec(
     name: "offload",
     operands: "NAME|--fd N LIST",
-    operandCount: 1...2,
+    operandCount: 0...2,
     summary: "set the offloads a tap accepts (TUNSETOFFLOAD) and print the set in force",
     details: """
         LIST is comma-separated from csum, tso4, tso6, ecn, ufo, uso4, uso6,

@@ -96,7 +96,7 @@ struct DeviceProbeReport {
 /// `key:` and value lines with the values aligned, as `show` prints them.
 func labelled(_ lines: [(String, String)]) -> String {
     let width = max(11, (lines.map(\.0.count).max() ?? 0) + 2)
-    return lines.map { $0.0 + ":" + String(repeating: " ", count: width - $0.0.count - 1) + $0.1 }
+    return lines.map { $0.0 + ":" + String(repeating: " ", count: width - $0.0.count) + $0.1 }
         .joined(separator: "\n")
 }
 

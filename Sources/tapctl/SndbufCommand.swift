@@ -3,7 +3,7 @@ import TapCore
 let sndbufCommand = CommandSpec(
     name: "sndbuf",
     operands: "--fd N BYTES|unlimited",
-    operandCount: 1...2,
+    operandCount: 0...2,
     summary: "set the send buffer of a tap's open queues (TUNSETSNDBUF) and print it",
     details: """
         BYTES is from 1 to 2147483647; unlimited (the kernel's default) is

@@ -3,7 +3,7 @@ import TapCore
 let vnetHdrSizeCommand = CommandSpec(
     name: "vnet-hdr-size",
     operands: "NAME|--fd N SIZE",
-    operandCount: 1...2,
+    operandCount: 0...2,
     summary: "set the virtio-net header size (TUNSETVNETHDRSZ) and print it",
     details: """
         SIZE is 10 (virtio_net_hdr), 12 (with num_buffers: mergeable receive

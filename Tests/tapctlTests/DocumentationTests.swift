@@ -34,7 +34,9 @@ final class DocumentationTests: XCTestCase {
         let man = try read("man/tapctl.8").replacingOccurrences(of: "\\-", with: "-").replacingOccurrences(of: "\\_", with: "_")
         let keys = ["name", "index", "mode", "multi_queue", "vnet_hdr", "pi", "persist", "owner", "owner_name", "group",
                     "group_name", "any_user_can_attach", "queues", "disabled_queues", "processes", "pid", "command", "fd",
-                    "created", "deleted", "detached"]
+                    "created", "deleted", "detached", "queue_vnet_hdr", "offloads", "ethtool", "ufo", "vnet_hdr_size",
+                    "sndbuf", "virtio_net", "kernel", "features", "vnet_hdr_sizes", "vnet_le", "vnet_be", "max_queues",
+                    "untested"]
         for key in keys {
             XCTAssertTrue(readme.contains("`\(key)`"), "README lacks JSON key \(key)")
             XCTAssertTrue(man.contains(key), "man page lacks JSON key \(key)")

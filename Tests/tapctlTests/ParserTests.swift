@@ -124,3 +124,50 @@ final class ParserTests: XCTestCase {
         XCTAssertEqual(tapctl(["show", ".."]), 2)
     }
 }
+
+final class SettingsParserTests: XCTestCase {
+    private func line(_ arguments: String...) -> String? {
+        do {
+            guard case .run(let invocation) = try Parser.parse(arguments, commands: commands) else { return nil }
+            try invocation.command.run(invocation)
+            return nil
+        } catch {
+            return error.line
+        }
+    }
+
+    func testTargetsAreANameOrAnFdNeverBoth() {
+        XCTAssertEqual(line("offload"), "tapctl: offload: missing NAME or --fd N (see 'tapctl offload --help')")
+        XCTAssertEqual(line("offload", "tap0"), "tapctl: offload: missing LIST (see 'tapctl offload --help')")
+        XCTAssertEqual(line("offload", "--fd", "3"), "tapctl: offload: missing LIST (see 'tapctl offload --help')")
+        XCTAssertEqual(line("offload", "tap0", "csum", "--fd", "3"),
+                       "tapctl: offload: give a device NAME or --fd N, not both (see 'tapctl offload --help')")
+        XCTAssertEqual(line("offload", "tap0", "csum", "x"), "tapctl: offload: unexpected argument 'x' (see 'tapctl offload --help')")
+        XCTAssertEqual(line("offload", "a/b", "csum"), "tapctl: offload: name 'a/b' contains '/' (see 'tapctl offload --help')")
+        XCTAssertEqual(line("offload", "--fd", "x", "csum"), "tapctl: offload: fd 'x' is not a descriptor number (see 'tapctl offload --help')")
+        XCTAssertEqual(line("probe", "tap0", "--fd", "3"), "tapctl: probe: give a device NAME or --fd N, not both (see 'tapctl probe --help')")
+        XCTAssertEqual(line("probe", "a", "b"), "tapctl: probe: unexpected argument 'b' (see 'tapctl probe --help')")
+    }
+
+    func testValuesAreCheckedBeforeAnySystemCall() {
+        XCTAssertEqual(line("offload", "tap0", "tso4"), "tapctl: offload: tso4 needs csum (see 'tapctl offload --help')")
+        XCTAssertEqual(line("offload", "tap0", "csum,bogus"),
+                       "tapctl: offload: unknown offload 'bogus' (known: csum, tso4, tso6, ecn, ufo, uso4, uso6, udp-tunnel, udp-tunnel-csum, none) (see 'tapctl offload --help')")
+        for size in ["8", "11", "0", "x", "", "99999999999999999999"] {
+            XCTAssertEqual(line("vnet-hdr-size", "tap0", size),
+                           "tapctl: vnet-hdr-size: size '\(size)' is not 10, 12, 20 or 24 (see 'tapctl vnet-hdr-size --help')")
+        }
+        for bytes in ["0", "2147483648", "1k", "", "lots"] {
+            XCTAssertEqual(line("sndbuf", "--fd", "3", bytes),
+                           "tapctl: sndbuf: '\(bytes)' is not a byte count from 1 to 2147483647, or unlimited (see 'tapctl sndbuf --help')")
+        }
+        XCTAssertEqual(line("sndbuf", "tap0", "4096"),
+                       "tapctl: sndbuf: a send buffer lasts only for the queues open when it is set, so it is set on a queue a program holds (--fd N), not on tap0 (see 'tapctl sndbuf --help')")
+        XCTAssertEqual(line("sndbuf", "--fd", "3", "-5"), "tapctl: sndbuf: unknown option '-5' (see 'tapctl sndbuf --help')")
+        XCTAssertEqual(line("sndbuf", "--fd", "3", "--", "-5"),
+                       "tapctl: sndbuf: '-5' is not a byte count from 1 to 2147483647, or unlimited (see 'tapctl sndbuf --help')")
+        XCTAssertEqual(line("queue", "--fd", "3"), "tapctl: queue: missing attach|detach (see 'tapctl queue --help')")
+        XCTAssertEqual(line("queue", "enable", "--fd", "3"), "tapctl: queue: 'enable' is not attach or detach (see 'tapctl queue --help')")
+        XCTAssertEqual(line("queue", "attach"), "tapctl: queue: missing --fd N (see 'tapctl queue --help')")
+    }
+}
