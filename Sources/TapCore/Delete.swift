@@ -31,11 +31,6 @@ extension TapControl {
     private func remove(_ link: TunLink) throws(TapError) {
         let queue = try attach(link)
         let tun = queue.descriptor
-        // A process that attached to a multiqueue device since the check would keep
-        // it alive, unpersisted under its feet: leave it as it was.
-        if link.multiQueue, let now = try? tunLink(link.name), now.queues + now.disabledQueues > 1 {
-            throw .inUse(link.name, holders: Holders.scan()[link.name] ?? [])
-        }
         do {
             try tun.setPersistent(false)
         } catch {

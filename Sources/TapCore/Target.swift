@@ -36,8 +36,9 @@ extension TapControl {
         }
     }
 
-    /// A new queue on an existing device, with the device's own flags so that
-    /// attaching changes nothing.
+    /// A new queue on an idle device, with the device's own flags so that
+    /// attaching changes nothing. A process that attached to a multiqueue device
+    /// since `link` was read is found afterwards, and the queue closed again.
     func attach(_ link: TunLink) throws(TapError) -> TunQueue {
         let queue = try TunQueue(system: system)
         do {
@@ -49,6 +50,9 @@ extension TapControl {
             case .EINVAL: throw .system("attaching to \(link.name) (it changed since it was read)", error)
             default: throw .system("TUNSETIFF", error)
             }
+        }
+        if link.multiQueue, let now = try? tunLink(link.name), now.queues + now.disabledQueues > 1 {
+            throw .inUse(link.name, holders: Holders.scan()[link.name] ?? [])
         }
         return queue
     }
