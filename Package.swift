@@ -19,7 +19,9 @@ let package = Package(
         .executableTarget(name: "tapctl", dependencies: ["TapCore"]),
         .testTarget(name: "TapCoreTests", dependencies: ["TapCore"]),
         .testTarget(name: "tapctlTests", dependencies: ["tapctl", "TapCore"]),
-        .testTarget(name: "KernelTests", dependencies: ["TapCore"]),
+        // Run by the kernel tests under `tapctl exec`; never installed.
+        .executableTarget(name: "TapctlTestHelper", dependencies: ["TapCore"], path: "Tests/Helper"),
+        .testTarget(name: "KernelTests", dependencies: ["TapCore", "TapctlTestHelper"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -30,7 +30,7 @@ public enum Accounts {
     }
 
     /// Calls a getXXX_r function, growing its buffer on ERANGE.
-    private static func lookup<Entry, Result>(
+    static func lookup<Entry, Result>(
         _ call: (UnsafeMutablePointer<Entry>, UnsafeMutablePointer<CChar>, Int,
                  UnsafeMutablePointer<UnsafeMutablePointer<Entry>?>) -> CInt,
         _ extract: (Entry) -> Result
@@ -53,5 +53,31 @@ public enum Accounts {
             return extract(found.pointee)
         }
         return nil
+    }
+}
+
+extension Accounts {
+    /// The identity `--user`/`--group` describe: the user's uid, the group (or
+    /// the user's primary group), and the user's supplementary groups when it
+    /// has a passwd entry. A group alone keeps the caller's uid.
+    public static func identity(user: String?, group: String?) throws(TapError) -> Identity? {
+        guard user != nil || group != nil else { return nil }
+        let gid = try group.map { (text) throws(TapError) in try groupID(text) }
+        guard let user else {
+            let gid = gid ?? getegid()
+            return Identity(uid: geteuid(), gid: gid, groups: [gid])
+        }
+        let uid = try userID(user)
+        guard let entry = lookup({ getpwuid_r(uid, $0, $1, $2, $3) }, { (String(cString: $0.pw_name), $0.pw_gid) }) else {
+            let gid = gid ?? gid_t(uid)
+            return Identity(uid: uid, gid: gid, groups: [gid])
+        }
+        let primary = gid ?? entry.1
+        var count: CInt = 64
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        while getgrouplist(entry.0, primary, &groups, &count) < 0 {
+            groups = [gid_t](repeating: 0, count: Int(count))
+        }
+        return Identity(uid: uid, gid: primary, groups: Array(groups.prefix(Int(count))))
     }
 }

@@ -1,13 +1,31 @@
 import Glibc
 import CLibcap
+import CTapShim
+
+/// A user to become before handing descriptors to a program.
+public struct Identity: Equatable, Sendable {
+    public var uid: uid_t
+    public var gid: gid_t
+    /// Supplementary groups.
+    public var groups: [gid_t]
+
+    public init(uid: uid_t, gid: gid_t, groups: [gid_t]) {
+        self.uid = uid
+        self.gid = gid
+        self.groups = groups
+    }
+}
 
 /// Giving up privilege with libcap. cap_set_proc acts on the calling thread only;
 /// tapctl has one thread.
 public enum Capabilities {
-    /// Empties the bounding set (when CAP_SETPCAP allows it), the ambient set, and
-    /// the effective, permitted and inheritable sets, in that order: the bounding
-    /// set can only be lowered while CAP_SETPCAP is still effective.
-    public static func dropAll() throws(TapError) {
+    /// Empties every capability set, in the only order that works: the bounding
+    /// set while CAP_SETPCAP is still effective, then the ambient set, then (with
+    /// `identity`) groups, gid and uid while CAP_SETGID and CAP_SETUID are,
+    /// then effective, permitted and inheritable. With an empty bounding set a
+    /// program run afterwards gets no capability back, even as uid 0.
+    /// `noNewPrivileges` also sets PR_SET_NO_NEW_PRIVS (setuid bits stop working).
+    public static func dropAll(becoming identity: Identity? = nil, noNewPrivileges: Bool = false) throws(TapError) {
         if hasEffective(CAP_SETPCAP) {
             for capability in 0..<cap_value_t(cap_max_bits()) where cap_get_bound(capability) >= 0 {
                 guard cap_drop_bound(capability) == 0 else { throw .capabilities("bounding set", .current) }
@@ -16,6 +34,21 @@ public enum Capabilities {
         // cap_get_ambient fails on kernels without ambient capabilities (before 4.3).
         if cap_get_ambient(CAP_CHOWN) >= 0, cap_reset_ambient() != 0 {
             throw .capabilities("ambient set", .current)
+        }
+        if let identity {
+            guard identity.groups.withUnsafeBufferPointer({ setgroups($0.count, $0.baseAddress) }) == 0 else {
+                throw .capabilities("setgroups", .current)
+            }
+            // With CAP_SETGID and CAP_SETUID these set the real, effective and saved ids.
+            guard setgid(identity.gid) == 0, getgid() == identity.gid, getegid() == identity.gid else {
+                throw .capabilities("setgid", .current)
+            }
+            guard setuid(identity.uid) == 0, getuid() == identity.uid, geteuid() == identity.uid else {
+                throw .capabilities("setuid", .current)
+            }
+        }
+        if noNewPrivileges, ctap_set_no_new_privs() != 0 {
+            throw .capabilities("PR_SET_NO_NEW_PRIVS", .current)
         }
         guard let empty = cap_init() else { throw .capabilities("cap_init", .current) }
         defer { cap_free(UnsafeMutableRawPointer(empty)) }

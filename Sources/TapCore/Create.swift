@@ -43,6 +43,18 @@ extension TapControl {
     /// or a kill at any point leaves either nothing or a complete device: until
     /// persist, closing the descriptor removes the device.
     public func create(_ request: CreateRequest) throws(TapError) -> (name: String, created: Bool) {
+        do {
+            let device = try make(request, persistent: true)
+            return (device.name, true)
+        } catch .alreadyExists(let name) where request.existOK {
+            try checkExisting(request)
+            return (name, false)
+        }
+    }
+
+    /// Makes a device, with its owner and group, and returns its first queue,
+    /// still attached. A device that is not `persistent` lives as long as its queues.
+    func make(_ request: CreateRequest, persistent: Bool) throws(TapError) -> OpenDevice {
         let queue = try TunQueue(system: system)
         let tun = queue.descriptor
         let name: String
@@ -50,10 +62,7 @@ extension TapControl {
             name = try tun.setInterface(request.name.value, flags: request.flags).name
         } catch {
             switch error {
-            case .EBUSY:
-                guard request.existOK else { throw .alreadyExists(request.name.value) }
-                try checkExisting(request)
-                return (request.name.value, false)
+            case .EBUSY: throw .alreadyExists(request.name.value)
             case .EPERM: throw .needsNetAdmin(request.name.value)
             default: throw .system("TUNSETIFF", error)
             }
@@ -74,11 +83,11 @@ extension TapControl {
             throw error == .EINVAL ? .unmappedID("gid \(request.group ?? 0)") : .system("TUNSETGROUP", error)
         }
         do {
-            try tun.setPersistent(true)
+            if persistent { try tun.setPersistent(true) }
         } catch {
             throw .system("TUNSETPERSIST", error)
         }
-        return (name, true)
+        return OpenDevice(queue: queue, name: name)
     }
 
     /// Under `existOK`: the existing device must be what was asked for.

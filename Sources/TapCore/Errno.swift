@@ -31,6 +31,10 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let ENOTTY = Errno(rawValue: Glibc.ENOTTY)
     public static let EBADFD = Errno(rawValue: Glibc.EBADFD)
     public static let EOPNOTSUPP = Errno(rawValue: Glibc.EOPNOTSUPP)
+    public static let EPIPE = Errno(rawValue: Glibc.EPIPE)
+    public static let ECONNRESET = Errno(rawValue: Glibc.ECONNRESET)
+    public static let ECONNREFUSED = Errno(rawValue: Glibc.ECONNREFUSED)
+    public static let EPROTOTYPE = Errno(rawValue: Glibc.EPROTOTYPE)
 
     /// The C library's sentence for this error, e.g. "Device or resource busy".
     public var description: String { String(cString: strerror(rawValue)) }

@@ -1,9 +1,10 @@
 import Glibc
 import CTapShim
 
-/// The system calls TapCore makes, as replaceable functions so tests can inject failures
-/// (the idea of swift-system's mocking driver). Each follows the C convention: a negative
-/// result with `errno` set. `SystemCalls.live` calls the kernel.
+/// The system calls TapCore makes, as replaceable functions so tests can inject
+/// failures (the idea of swift-system's mocking driver): start from `.live` and
+/// replace what the test is about. Each follows the C convention: a negative
+/// result with `errno` set.
 public struct SystemCalls: Sendable {
     public enum IoctlArgument {
         case pointer(UnsafeMutableRawPointer)
@@ -14,24 +15,14 @@ public struct SystemCalls: Sendable {
     public var close: @Sendable (_ fd: CInt) -> CInt
     public var ioctl: @Sendable (_ fd: CInt, _ request: UInt, _ argument: IoctlArgument) -> CInt
     public var socket: @Sendable (_ domain: CInt, _ type: CInt, _ proto: CInt) -> CInt
+    public var connect: @Sendable (_ fd: CInt, _ address: UnsafeRawBufferPointer) -> CInt
     public var send: @Sendable (_ fd: CInt, _ buffer: UnsafeRawBufferPointer, _ flags: CInt) -> Int
+    public var sendmsg: @Sendable (_ fd: CInt, _ message: UnsafePointer<msghdr>, _ flags: CInt) -> Int
     public var recv: @Sendable (_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer, _ flags: CInt) -> Int
-
-    public init(
-        open: @escaping @Sendable (UnsafePointer<CChar>, CInt) -> CInt,
-        close: @escaping @Sendable (CInt) -> CInt,
-        ioctl: @escaping @Sendable (CInt, UInt, IoctlArgument) -> CInt,
-        socket: @escaping @Sendable (CInt, CInt, CInt) -> CInt,
-        send: @escaping @Sendable (CInt, UnsafeRawBufferPointer, CInt) -> Int,
-        recv: @escaping @Sendable (CInt, UnsafeMutableRawBufferPointer, CInt) -> Int
-    ) {
-        self.open = open
-        self.close = close
-        self.ioctl = ioctl
-        self.socket = socket
-        self.send = send
-        self.recv = recv
-    }
+    public var poll: @Sendable (_ fd: CInt, _ events: Int16, _ milliseconds: CInt) -> CInt
+    /// fcntl with an integer argument (F_GETFD, F_SETFD, F_DUPFD_CLOEXEC).
+    public var fcntl: @Sendable (_ fd: CInt, _ command: CInt, _ argument: CInt) -> CInt
+    public var dup2: @Sendable (_ fd: CInt, _ target: CInt) -> CInt
 
     public static let live = SystemCalls(
         open: { path, flags in Glibc.open(path, flags) },
@@ -43,7 +34,17 @@ public struct SystemCalls: Sendable {
             }
         },
         socket: { domain, type, proto in Glibc.socket(domain, type, proto) },
+        connect: { fd, address in
+            Glibc.connect(fd, address.baseAddress?.assumingMemoryBound(to: sockaddr.self), socklen_t(address.count))
+        },
         send: { fd, buffer, flags in Glibc.send(fd, buffer.baseAddress, buffer.count, flags) },
-        recv: { fd, buffer, flags in Glibc.recv(fd, buffer.baseAddress, buffer.count, flags) }
+        sendmsg: { fd, message, flags in Glibc.sendmsg(fd, message, flags) },
+        recv: { fd, buffer, flags in Glibc.recv(fd, buffer.baseAddress, buffer.count, flags) },
+        poll: { fd, events, milliseconds in
+            var entry = pollfd(fd: fd, events: events, revents: 0)
+            return Glibc.poll(&entry, 1, milliseconds)
+        },
+        fcntl: { fd, command, argument in ctap_fcntl_int(fd, command, argument) },
+        dup2: { fd, target in Glibc.dup2(fd, target) }
     )
 }

@@ -33,6 +33,15 @@ public enum TapError: Error, Equatable, Sendable {
     case offloadProblem(Offloads.Problem)
     case offloadsRefused(String, refused: [String], kept: Offloads?)
     case queueRefused(fd: CInt, String)
+    case notMultiQueue(String, queues: Int)
+    case tooManyQueues(String, queues: Int)
+    case vhostUnavailable(Errno)
+    case descriptorTaken(fd: CInt)
+    case socketPath(String)
+    case socketMissing(String)
+    case socketRefused(String)
+    case peerClosed(String)
+    case peerSilent(String, milliseconds: CInt)
     case system(String, Errno)
 
     public enum Category: Sendable {
@@ -48,7 +57,8 @@ public enum TapError: Error, Equatable, Sendable {
         case .alreadyExists, .existsDifferently: return .exists
         case .inUse: return .busy
         case .notOpen, .notTunDescriptor, .unattachedDescriptor, .unmappedID, .capabilities, .offloadsRefused,
-             .queueRefused, .system:
+             .queueRefused, .notMultiQueue, .tooManyQueues, .vhostUnavailable, .descriptorTaken, .socketPath, .socketMissing,
+             .socketRefused, .peerClosed, .peerSilent, .system:
             return .failure
         }
     }
@@ -95,7 +105,7 @@ public enum TapError: Error, Equatable, Sendable {
         case .unmappedID(let what):
             return "\(what) has no mapping in this user namespace"
         case .capabilities(let step, let errno):
-            return "cannot drop capabilities (\(step)): \(errno)"
+            return "cannot give up privileges (\(step)): \(errno)"
         case .offloadProblem(let problem):
             return problem.description
         case .offloadsRefused(_, let refused, let kept):
@@ -103,6 +113,28 @@ public enum TapError: Error, Equatable, Sendable {
             return "the kernel refused \(what); " + (kept.map { "the offloads stay \($0)" } ?? "the offloads are unknown now")
         case .queueRefused(let fd, let reason):
             return "fd \(fd) \(reason)"
+        case .notMultiQueue(let name, let queues):
+            return "\(queues) queues need a multiqueue device, and \(name) is not one"
+        case .tooManyQueues(let name, let queues):
+            return "\(name) cannot have \(queues) queues: the kernel allows 256, detached ones included"
+        case .vhostUnavailable(let errno):
+            switch errno {
+            case .ENOENT: return "/dev/vhost-net does not exist"
+            case .EACCES, .EPERM: return "cannot open /dev/vhost-net: permission denied"
+            default: return "cannot open /dev/vhost-net: \(errno)"
+            }
+        case .descriptorTaken(let fd):
+            return "fd \(fd) is already open (inherited), and a tap descriptor would replace it"
+        case .socketPath(let path):
+            return "'\(path)' cannot be a Unix socket path (1 to 107 bytes)"
+        case .socketMissing(let path):
+            return "no socket at \(path)"
+        case .socketRefused(let path):
+            return "nothing is listening on \(path)"
+        case .peerClosed(let path):
+            return "the receiver on \(path) closed the connection before reading the descriptors"
+        case .peerSilent(let path, let milliseconds):
+            return "the receiver on \(path) neither answered nor closed the connection within \(milliseconds / 1000) s"
         case .system(let operation, let errno):
             return "\(operation) failed: \(errno)"
         }

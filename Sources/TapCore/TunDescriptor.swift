@@ -55,6 +55,12 @@ public struct TunDescriptor: Sendable {
     }
 }
 
+/// A device and the queue that made or opened it.
+struct OpenDevice: ~Copyable {
+    let queue: TunQueue
+    let name: String
+}
+
 /// An owned, open descriptor of /dev/net/tun; closed when it goes out of scope
 /// unless `release()` hands it on.
 public struct TunQueue: ~Copyable {

@@ -29,6 +29,8 @@ struct CommandSpec: Sendable {
     /// Options that may not be given together.
     let exclusive: [(String, String)]
     let run: @Sendable (Invocation) throws(Failure) -> Void
+    /// The words after "--" are a command line to run, not operands.
+    var takesCommand = false
 
     var synopsis: String {
         let flags = options.map { "[" + $0.display + "]" }.joined(separator: " ")

@@ -16,17 +16,6 @@ let ifnameCommand = CommandSpec(
     run: runIfname
 )
 
-/// A descriptor number from the command line: decimal digits, within CInt.
-func descriptorNumber(_ invocation: Invocation) throws(Failure) -> CInt {
-    guard let text = invocation.values["fd"] else {
-        throw .usage(command: invocation.command.name, message: "missing --fd N")
-    }
-    guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let fd = CInt(text) else {
-        throw .usage(command: invocation.command.name, message: "fd '\(text)' is not a descriptor number")
-    }
-    return fd
-}
-
 private func runIfname(_ invocation: Invocation) throws(Failure) {
     let fd = try descriptorNumber(invocation)
     try dropPrivileges(invocation.command.name)

@@ -5,6 +5,8 @@ struct Invocation {
     let flags: Set<String>
     let values: [String: String]
     let operands: [String]
+    /// After "--", for a command that runs one.
+    let trailing: [String]
 
     func has(_ flag: String) -> Bool { flags.contains(flag) }
 }
@@ -43,4 +45,8 @@ enum ExitStatus: Int32 {
     case notFound = 4
     case exists = 5
     case busy = 6
+    /// exec: COMMAND was found but could not be run (as env(1) and the shells say).
+    case notExecutable = 126
+    /// exec: COMMAND was not found.
+    case notRunnable = 127
 }

@@ -22,12 +22,7 @@ let offloadCommand = CommandSpec(
 private func runOffload(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
     let (target, list) = try target(invocation, value: "LIST")
-    let offloads: Offloads
-    do {
-        offloads = try Offloads(parsing: list ?? "")
-    } catch {
-        throw .usage(command: command, message: error.description)
-    }
+    let offloads = try offloadList(list ?? "", command: command)
     let control = TapControl()
     let result = try attempt(command, target.subject) { () throws(TapError) in
         try control.withTarget(target, opened: { () throws(TapError) in try Capabilities.dropAll() }) {

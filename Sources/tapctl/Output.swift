@@ -68,6 +68,10 @@ extension Failure {
             return "tapctl never adds a queue to a device in use; --fd N acts on a holder's descriptor"
         case .tunUnavailable(let errno) where errno == .ENOENT || errno == .ENODEV || errno == .ENXIO:
             return "load the tun module (modprobe tun)"
+        case .vhostUnavailable(let errno) where errno == .ENOENT:
+            return "load the vhost_net module (modprobe vhost_net), or leave out --vhost-net"
+        case .descriptorTaken:
+            return "--fd-start can move the range past it"
         default:
             return nil
         }
@@ -89,7 +93,7 @@ extension TapError {
 }
 
 /// Runs a core call, turning its error into a CLI failure.
-func attempt<T>(_ command: String, _ subject: String?, _ body: () throws(TapError) -> T) throws(Failure) -> T {
+func attempt<T: ~Copyable>(_ command: String, _ subject: String?, _ body: () throws(TapError) -> T) throws(Failure) -> T {
     do {
         return try body()
     } catch {

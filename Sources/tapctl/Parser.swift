@@ -44,11 +44,16 @@ enum Parser {
         var flags: Set<String> = []
         var values: [String: String] = [:]
         var operands: [String] = []
+        var trailing: [String] = []
         var index = 0
         var optionsEnded = false
         while index < arguments.count {
             let argument = arguments[index]
             index += 1
+            if optionsEnded && command.takesCommand {
+                trailing.append(argument)
+                continue
+            }
             if optionsEnded || argument == "-" || !argument.hasPrefix("-") {
                 operands.append(argument)
                 continue
@@ -105,7 +110,10 @@ enum Parser {
             && (flags.contains(second) || values[second] != nil) {
             throw usage("options '--\(first)' and '--\(second)' cannot be used together")
         }
-        return Invocation(command: command, json: json, flags: flags, values: values, operands: operands)
+        if command.takesCommand && trailing.isEmpty {
+            throw usage("missing COMMAND after --")
+        }
+        return Invocation(command: command, json: json, flags: flags, values: values, operands: operands, trailing: trailing)
     }
 }
 

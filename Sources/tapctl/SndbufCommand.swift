@@ -18,11 +18,6 @@ let sndbufCommand = CommandSpec(
     run: runSndbuf
 )
 
-/// "unlimited" for the kernel's default, INT_MAX.
-func sendBufferText(_ bytes: Int) -> String {
-    bytes == Int(Int32.max) ? "unlimited" : String(bytes)
-}
-
 private func runSndbuf(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
     let (target, text) = try target(invocation, value: "BYTES")
@@ -30,15 +25,7 @@ private func runSndbuf(_ invocation: Invocation) throws(Failure) {
         throw .usage(command: command, message: "a send buffer lasts only for the queues open when it is set, "
                      + "so it is set on a queue a program holds (--fd N), not on \(name)")
     }
-    let unlimited = Int(Int32.max)
-    let bytes: Int
-    if text == "unlimited" {
-        bytes = unlimited
-    } else if let text, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = Int(text), (1...unlimited).contains(value) {
-        bytes = value
-    } else {
-        throw .usage(command: command, message: "'\(text ?? "")' is not a byte count from 1 to \(unlimited), or unlimited")
-    }
+    let bytes = try sendBuffer(text ?? "", command: command)
     let control = TapControl()
     let result = try attempt(command, target.subject) { () throws(TapError) in
         try control.withTarget(target, opened: { () throws(TapError) in try Capabilities.dropAll() }) {

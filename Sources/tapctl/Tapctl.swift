@@ -4,6 +4,7 @@ import Glibc
 let commands = [
     createCommand, deleteCommand, listCommand, showCommand, ifnameCommand,
     probeCommand, offloadCommand, vnetHdrSizeCommand, sndbufCommand, queueCommand,
+    execCommand, sendCommand,
 ]
 
 /// Parses and runs one command line; returns the exit status.

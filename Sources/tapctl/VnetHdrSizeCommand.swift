@@ -19,9 +19,7 @@ let vnetHdrSizeCommand = CommandSpec(
 private func runVnetHdrSize(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
     let (target, text) = try target(invocation, value: "SIZE")
-    guard let size = Int(text ?? ""), [10, 12, 20, 24].contains(size) else {
-        throw .usage(command: command, message: "size '\(text ?? "")' is not 10, 12, 20 or 24")
-    }
+    let size = try vnetHeaderSize(text ?? "", command: command)
     let control = TapControl()
     let result = try attempt(command, target.subject) { () throws(TapError) in
         try control.withTarget(target, opened: { () throws(TapError) in try Capabilities.dropAll() }) {

@@ -96,13 +96,33 @@ class KernelTestCase: XCTestCase {
     }
 }
 
-/// posix_spawnp with stdout and stderr captured in temporary files and each
-/// `fds` entry (target: source) placed at its target number in the child.
-func spawn(_ argv: [String], fds: [CInt: CInt] = [:]) -> Outcome {
+/// A started subprocess whose stdout and stderr go to temporary files.
+struct Running {
+    let pid: pid_t
+    let outPath: String
+    let errPath: String
+
+    func wait() -> Outcome {
+        var status: CInt = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        defer {
+            unlink(outPath)
+            unlink(errPath)
+        }
+        let read = { (path: String) in (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+        let exited = status & 0x7f == 0
+        return Outcome(status: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), stdout: read(outPath), stderr: read(errPath))
+    }
+}
+
+/// posix_spawnp with each `fds` entry (target: source) placed at its target
+/// number in the child, and every other descriptor above 2 closed there.
+func start(_ argv: [String], fds: [CInt: CInt] = [:]) -> Running? {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    let outPath = "/tmp/tapctl-test-\(getpid())-out", errPath = "/tmp/tapctl-test-\(getpid())-err"
+    let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    let outPath = "/tmp/tapctl-test-\(tag)-out", errPath = "/tmp/tapctl-test-\(tag)-err"
     posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     // Move sources out of the way first: dup2 onto the same number would keep close-on-exec.
@@ -113,18 +133,23 @@ func spawn(_ argv: [String], fds: [CInt: CInt] = [:]) -> Outcome {
         posix_spawn_file_actions_adddup2(&actions, high, target)
     }
     defer { parked.forEach { close($0) } }
+    closeFrom(&actions, (fds.keys.max() ?? 2) + 1)
     let cArguments = argv.map { strdup($0) } + [nil]
     defer { cArguments.forEach { free($0) } }
     var pid = pid_t()
-    let spawned = posix_spawnp(&pid, argv[0], &actions, nil, cArguments, environ)
-    guard spawned == 0 else { return Outcome(status: -1, stdout: "", stderr: "spawn \(argv[0]): \(spawned)") }
-    var status: CInt = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    defer {
-        unlink(outPath)
-        unlink(errPath)
+    guard posix_spawnp(&pid, argv[0], &actions, nil, cArguments, environ) == 0 else { return nil }
+    return Running(pid: pid, outPath: outPath, errPath: errPath)
+}
+
+/// posix_spawn_file_actions_addclosefrom_np (glibc 2.34), which the Glibc module does not export.
+private func closeFrom(_ actions: inout posix_spawn_file_actions_t, _ fd: CInt) {
+    typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, CInt) -> CInt
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else {
+        return
     }
-    let read = { (path: String) in (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
-    let exited = status & 0x7f == 0
-    return Outcome(status: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), stdout: read(outPath), stderr: read(errPath))
+    _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, fd)
+}
+
+func spawn(_ argv: [String], fds: [CInt: CInt] = [:]) -> Outcome {
+    start(argv, fds: fds)?.wait() ?? Outcome(status: -1, stdout: "", stderr: "cannot spawn \(argv[0])")
 }

@@ -11,7 +11,10 @@
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 
 static inline unsigned long ctap_TUNSETIFF(void) { return TUNSETIFF; }
 static inline unsigned long ctap_TUNSETPERSIST(void) { return TUNSETPERSIST; }
@@ -37,6 +40,19 @@ static inline int ctap_ioctl_pointer(int fd, unsigned long request, void *arg) {
 static inline int ctap_ioctl_value(int fd, unsigned long request, unsigned long value) {
     return ioctl(fd, request, value);
 }
+
+// fcntl and prctl are variadic too.
+static inline int ctap_fcntl_int(int fd, int command, int argument) {
+    return fcntl(fd, command, argument);
+}
+static inline int ctap_set_no_new_privs(void) {
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+// SCM_RIGHTS: the CMSG_* macros.
+static inline size_t ctap_cmsg_space(size_t length) { return CMSG_SPACE(length); }
+static inline size_t ctap_cmsg_len(size_t length) { return CMSG_LEN(length); }
+static inline unsigned char *ctap_cmsg_data(struct cmsghdr *header) { return CMSG_DATA(header); }
 
 // struct ifreq: the name and the flags member of its union.
 static inline void ctap_ifreq_set(struct ifreq *ifr, const char *name, short flags) {

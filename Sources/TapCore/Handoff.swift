@@ -1,0 +1,153 @@
+import Glibc
+
+/// What `exec` and `send` open and configure before handing descriptors over.
+public struct HandoffRequest: Sendable {
+    public var name: InterfaceName
+    public var queues = 1
+    /// One /dev/vhost-net descriptor per queue.
+    public var vhostNet = false
+    /// Open the queues with IFF_VNET_HDR, as a VMM wants them.
+    public var vnetHeader = true
+    public var offloads: Offloads?
+    public var vnetHeaderSize: Int?
+    public var sendBuffer: Int?
+    /// Make the device (with IFF_TUN_EXCL) rather than open an existing one.
+    public var create: CreateRequest?
+    /// With `create`: keep the device after the queues close.
+    public var persist = false
+
+    public init(name: InterfaceName) {
+        self.name = name
+    }
+}
+
+/// Open queues (and vhost-net descriptors) of one device, ready to hand over.
+/// Closed when it goes out of scope, which also removes a device that this
+/// handoff created without persist.
+public struct Handoff: ~Copyable {
+    public let name: String
+    public private(set) var tapFDs: [CInt]
+    public private(set) var vhostFDs: [CInt]
+    /// This call made the device persistent; undone by `rollBack`.
+    let createdPersistent: Bool
+    let system: SystemCalls
+
+    init(name: String, tapFDs: [CInt], vhostFDs: [CInt], createdPersistent: Bool, system: SystemCalls) {
+        self.name = name
+        self.tapFDs = tapFDs
+        self.vhostFDs = vhostFDs
+        self.createdPersistent = createdPersistent
+        self.system = system
+    }
+
+    deinit {
+        for fd in tapFDs + vhostFDs { _ = system.close(fd) }
+    }
+
+    /// Moves the descriptors to consecutive numbers from `start`, queues first,
+    /// and clears close-on-exec on them alone. A number in that range that is
+    /// already open and not ours (inherited) is an error, never overwritten.
+    public mutating func place(from start: CInt) throws(TapError) {
+        let ours = tapFDs + vhostFDs
+        let targets = (0..<CInt(ours.count)).map { start + $0 }
+        for target in targets where !ours.contains(target) && system.fcntl(target, F_GETFD, 0) >= 0 {
+            throw .descriptorTaken(fd: target)
+        }
+        // Park every descriptor above the range first, so no dup2 lands on one still needed.
+        var parked: [CInt] = []
+        for fd in ours {
+            let high = system.fcntl(fd, F_DUPFD_CLOEXEC, start + CInt(ours.count))
+            guard high >= 0 else {
+                let error = Errno.current
+                parked.forEach { _ = system.close($0) }
+                throw .system("moving fd \(fd)", error)
+            }
+            parked.append(high)
+        }
+        for fd in ours { _ = system.close(fd) }
+        tapFDs = Array(targets.prefix(tapFDs.count))
+        vhostFDs = Array(targets.suffix(vhostFDs.count))
+        defer { parked.forEach { _ = system.close($0) } }
+        for (high, target) in zip(parked, targets) {
+            // dup2 leaves close-on-exec clear on the new descriptor.
+            do {
+                _ = try retryingEINTR { system.dup2(high, target) }
+            } catch {
+                throw .system("placing fd \(target)", error)
+            }
+        }
+    }
+
+    /// After a failed handoff: a device this call made persistent is made
+    /// transient again, so closing the queues removes it. Needs no privilege.
+    public func rollBack() {
+        guard createdPersistent, let first = tapFDs.first else { return }
+        try? TunDescriptor(first, system: system).setPersistent(false)
+    }
+}
+
+extension TapControl {
+    /// Opens `request.queues` queues of a device, creating it if asked, and
+    /// applies the settings. Refuses a device in use: the queues of a VM are its own.
+    public func open(_ request: HandoffRequest) throws(TapError) -> Handoff {
+        var tapFDs: [CInt] = []
+        var vhostFDs: [CInt] = []
+        var createdPersistent = false
+        var success = false
+        defer {
+            if !success {
+                if createdPersistent, let first = tapFDs.first {
+                    try? TunDescriptor(first, system: system).setPersistent(false)
+                }
+                for fd in tapFDs + vhostFDs { _ = system.close(fd) }
+            }
+        }
+        let name: String
+        var flags: TunFlags
+        if var create = request.create {
+            if request.queues > 1 { create.multiQueue = true }
+            create.vnetHeader = request.vnetHeader
+            let device = try make(create, persistent: request.persist)
+            createdPersistent = request.persist
+            name = device.name
+            flags = create.flags.subtracting(.tunExcl)
+            tapFDs.append(device.queue.release())
+        } else {
+            let link = try tunLink(request.name.value)
+            if request.queues > 1 && !link.multiQueue { throw .notMultiQueue(link.name, queues: request.queues) }
+            if link.queues + link.disabledQueues > 0 || !link.persistent {
+                throw .inUse(link.name, holders: Holders.scan()[link.name] ?? [])
+            }
+            name = link.name
+            flags = link.attachFlags
+            if request.vnetHeader { flags.insert(.vnetHdr) } else { flags.remove(.vnetHdr) }
+            var first = link
+            first.vnetHeader = request.vnetHeader
+            tapFDs.append(try attach(first).release())
+        }
+        while tapFDs.count < request.queues {
+            let queue = try TunQueue(system: system)
+            do {
+                _ = try queue.descriptor.setInterface(name, flags: flags)
+            } catch {
+                throw error == .E2BIG ? .tooManyQueues(name, queues: request.queues) : .system("attaching queue \(tapFDs.count + 1)", error)
+            }
+            tapFDs.append(queue.release())
+        }
+        if request.vhostNet {
+            for _ in 0..<request.queues {
+                do {
+                    vhostFDs.append(try retryingEINTR { system.open("/dev/vhost-net", O_RDWR | O_CLOEXEC) })
+                } catch {
+                    throw .vhostUnavailable(error)
+                }
+            }
+        }
+        let tun = TunDescriptor(tapFDs[0], system: system)
+        if let offloads = request.offloads { _ = try setOffloads(offloads, on: tun, device: name) }
+        if let size = request.vnetHeaderSize { _ = try setVnetHeaderSize(size, on: tun) }
+        if let bytes = request.sendBuffer { _ = try setSendBuffer(bytes, on: tun) }
+        success = true
+        return Handoff(name: name, tapFDs: tapFDs, vhostFDs: vhostFDs, createdPersistent: createdPersistent, system: system)
+    }
+}

@@ -1,0 +1,89 @@
+import Glibc
+import CTapShim
+
+extension Handoff {
+    /// The header of the message `send` writes: one line of JSON. The message
+    /// carries the descriptors in one SCM_RIGHTS control message, queues first.
+    public var header: String {
+        "{\"version\":1,\"ifname\":\"\(name)\",\"tap_fds\":\(tapFDs.count),\"vhost_fds\":\(vhostFDs.count)}\n"
+    }
+
+    /// Passes the descriptors over the Unix stream or seqpacket socket at `path`,
+    /// then waits up to `timeout` milliseconds for the receiver to close the
+    /// connection or answer. A receiver that closes without reading is reported
+    /// (the kernel resets the connection when unread data is dropped).
+    public func send(to path: String, timeout: CInt) throws(TapError) {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let pathBytes = Array(path.utf8)
+        guard !pathBytes.isEmpty, pathBytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw .socketPath(path)
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: pathBytes) }
+        let socket = try connect(&address, path: path)
+        defer { _ = system.close(socket) }
+        let fds = tapFDs + vhostFDs
+        var payload = Array(header.utf8)
+        var control = [UInt8](repeating: 0, count: ctap_cmsg_space(fds.count * MemoryLayout<CInt>.size))
+        let sent: Int
+        do {
+            sent = try retryingEINTR {
+                payload.withUnsafeMutableBytes { payloadBytes in
+                    control.withUnsafeMutableBytes { controlBytes in
+                        let header = controlBytes.baseAddress!.assumingMemoryBound(to: cmsghdr.self)
+                        header.pointee.cmsg_len = ctap_cmsg_len(fds.count * MemoryLayout<CInt>.size)
+                        header.pointee.cmsg_level = SOL_SOCKET
+                        header.pointee.cmsg_type = CInt(SCM_RIGHTS)
+                        fds.withUnsafeBytes { UnsafeMutableRawPointer(ctap_cmsg_data(header)).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                        var vector = iovec(iov_base: payloadBytes.baseAddress, iov_len: payloadBytes.count)
+                        return withUnsafeMutablePointer(to: &vector) { vector in
+                            var message = msghdr(msg_name: nil, msg_namelen: 0, msg_iov: vector, msg_iovlen: 1,
+                                                 msg_control: controlBytes.baseAddress, msg_controllen: controlBytes.count,
+                                                 msg_flags: 0)
+                            return system.sendmsg(socket, &message, CInt(MSG_NOSIGNAL))
+                        }
+                    }
+                }
+            }
+        } catch {
+            throw error == .EPIPE || error == .ECONNRESET ? .peerClosed(path) : .system("sendmsg", error)
+        }
+        guard sent == payload.count else { throw .peerClosed(path) }
+        let ready: CInt
+        do {
+            ready = try retryingEINTR { system.poll(socket, Int16(POLLIN), timeout) }
+        } catch {
+            throw .system("poll", error)
+        }
+        guard ready > 0 else { throw .peerSilent(path, milliseconds: timeout) }
+        var answer = [UInt8](repeating: 0, count: 256)
+        do {
+            _ = try retryingEINTR { answer.withUnsafeMutableBytes { system.recv(socket, $0, CInt(MSG_DONTWAIT)) } }
+        } catch {
+            throw error == .ECONNRESET ? .peerClosed(path) : .system("recv", error)
+        }
+    }
+
+    /// A connected socket: stream first, seqpacket when the listener is one.
+    private func connect(_ address: inout sockaddr_un, path: String) throws(TapError) -> CInt {
+        for type in [SOCK_STREAM, SOCK_SEQPACKET] {
+            let socket: CInt
+            do {
+                socket = try retryingEINTR { system.socket(AF_UNIX, CInt(type.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0) }
+            } catch {
+                throw .system("socket", error)
+            }
+            let status = withUnsafeBytes(of: &address) { system.connect(socket, UnsafeRawBufferPointer(rebasing: $0[...])) }
+            if status == 0 { return socket }
+            let error = Errno.current
+            _ = system.close(socket)
+            switch error {
+            case .EPROTOTYPE: continue
+            case .ENOENT: throw .socketMissing(path)
+            case .ECONNREFUSED: throw .socketRefused(path)
+            default: throw .system("connecting to \(path)", error)
+            }
+        }
+        throw .system("connecting to \(path)", .EPROTOTYPE)
+    }
+}

@@ -1,0 +1,49 @@
+import TapCore
+
+let sendCommand = CommandSpec(
+    name: "send",
+    operands: "NAME",
+    operandCount: 1...1,
+    summary: "open a tap's queues and pass them over a Unix socket",
+    details: """
+        Opens and configures the queues as exec does, gives up every privilege,
+        connects to the Unix stream (or seqpacket) socket PATH, and sends one
+        message: a line of JSON, {"version":1,"ifname":NAME,"tap_fds":N,
+        "vhost_fds":M}, with the N queue descriptors and then the M vhost-net
+        ones in a single SCM_RIGHTS control message. The receiver then answers
+        or closes the connection; a receiver that closes without reading is an
+        error, and so is silence for --timeout seconds. A device --create made
+        is removed when the handoff fails. Prints the device name.
+        """,
+    options: [
+        OptionSpec("socket", value: "PATH", "the receiver's Unix socket (required)"),
+        OptionSpec("timeout", value: "SECONDS", "how long to wait for the receiver (default 10)"),
+    ] + handoffOptions + commonOptions,
+    exclusive: [],
+    run: runSend
+)
+
+private func runSend(_ invocation: Invocation) throws(Failure) {
+    let command = invocation.command.name
+    guard let path = invocation.values["socket"] else { throw .usage(command: command, message: "missing --socket PATH") }
+    var seconds = 10
+    if let text = invocation.values["timeout"] {
+        guard let value = decimal(text), (1...3600).contains(value) else {
+            throw .usage(command: command, message: "timeout '\(text)' is not a number of seconds from 1 to 3600")
+        }
+        seconds = value
+    }
+    let handoff = try openAndDrop(invocation)
+    do {
+        try handoff.send(to: path, timeout: CInt(seconds * 1000))
+    } catch {
+        handoff.rollBack()
+        throw Failure(error, command: command, subject: handoff.name)
+    }
+    if invocation.json {
+        emit(.object([("ifname", .string(handoff.name)), ("tap_fds", .int(Int64(handoff.tapFDs.count))),
+                      ("vhost_fds", .int(Int64(handoff.vhostFDs.count)))]))
+    } else {
+        emit(handoff.name)
+    }
+}

@@ -1,0 +1,68 @@
+// A program for the kernel tests to run under `tapctl exec`: it reports what it
+// inherited, or talks through an inherited tap queue. Test-only; not installed.
+import Foundation
+import Glibc
+import TapCore
+
+/// One JSON object: every open descriptor (with the tap behind it, "" for
+/// others), the capability sets, ids, and the TAPCTL_ environment.
+func report() {
+    var fds: [String: String] = [:]
+    for fd: CInt in 0..<1024 where fcntl(fd, F_GETFD) >= 0 {
+        fds[String(fd)] = (try? TapControl().interface(ofDescriptor: fd).name) ?? ""
+    }
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    var fields: [String: String] = [:]
+    for line in status.split(separator: "\n") where line.hasPrefix("Cap") || line.hasPrefix("NoNewPrivs") {
+        let parts = line.split(separator: ":", maxSplits: 1)
+        fields[String(parts[0])] = parts[1].trimmingCharacters(in: .whitespaces)
+    }
+    var groups = [gid_t](repeating: 0, count: 64)
+    let count = getgroups(64, &groups)
+    let environment = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("TAPCTL_") }
+    let object: [String: Any] = [
+        "pid": Int(getpid()), "fds": fds, "status": fields, "uid": Int(getuid()), "euid": Int(geteuid()),
+        "gid": Int(getgid()), "groups": groups.prefix(Int(max(count, 0))).map { Int($0) }, "env": environment,
+        "args": Array(CommandLine.arguments.dropFirst(2)),
+    ]
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+    print(String(decoding: data, as: UTF8.self))
+}
+
+/// Sends an ARP request for 10.99.0.1 through the tap queue `fd` and waits for
+/// the kernel's reply: proof that frames cross the inherited descriptor.
+func arp(_ fd: CInt) -> Int32 {
+    let tun = TunDescriptor(fd)
+    guard let flags = try? tun.interface().flags else { return 2 }
+    let header = flags.contains(.vnetHdr) ? ((try? tun.vnetHeaderSize()) ?? 10) : 0
+    let mac: [UInt8] = [0x02, 0, 0, 0, 0, 0x01]
+    var frame = [UInt8](repeating: 0, count: header)
+    frame += [UInt8](repeating: 0xff, count: 6) + mac + [0x08, 0x06]
+    frame += [0, 1, 0x08, 0, 6, 4, 0, 1] + mac + [10, 99, 0, 2] + [UInt8](repeating: 0, count: 6) + [10, 99, 0, 1]
+    guard frame.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == frame.count else { return 3 }
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    for _ in 0..<50 {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&entry, 1, 100) >= 0 else { return 4 }
+        guard entry.revents & Int16(POLLIN) != 0 else { continue }
+        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        let body = buffer[header..<max(header, count)]
+        // An ARP reply (ethertype 0x0806, op 2) from 10.99.0.1 to our MAC.
+        if body.count >= 42, Array(body[body.startIndex..<body.startIndex + 6]) == mac,
+           body[body.startIndex + 12] == 0x08, body[body.startIndex + 13] == 0x06,
+           body[body.startIndex + 21] == 2, Array(body[(body.startIndex + 28)..<(body.startIndex + 32)]) == [10, 99, 0, 1] {
+            print("arp reply from \(body[(body.startIndex + 22)..<(body.startIndex + 28)].map { String($0, radix: 16) }.joined(separator: ":"))")
+            return 0
+        }
+    }
+    print("no arp reply")
+    return 1
+}
+
+switch CommandLine.arguments.dropFirst().first {
+case "report": report()
+case "arp": exit(arp(CInt(CommandLine.arguments.last ?? "") ?? -1))
+default:
+    print("usage: TapctlTestHelper report [ARG...] | arp FD")
+    exit(2)
+}
