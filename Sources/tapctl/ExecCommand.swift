@@ -4,7 +4,7 @@ import TapCore
 let execCommand = CommandSpec(
     name: "exec",
     operands: "NAME [OPTION...] -- COMMAND [ARG...]",
-    operandCount: 1...1,
+    operandCount: 0...1,
     summary: "open a tap's queues, give up every privilege, and run COMMAND with them",
     details: """
         Opens the queues (and vhost-net descriptors) of NAME, applies the
@@ -27,19 +27,24 @@ let execCommand = CommandSpec(
     takesCommand: true
 )
 
-private func runExec(_ invocation: Invocation) throws(Failure) {
+/// The first descriptor number, checked with the rest of the command line
+/// before anything is opened.
+func execStart(_ invocation: Invocation) throws(Failure) -> CInt {
     let command = invocation.command.name
-    var start: CInt = 3
-    if let text = invocation.values["fd-start"] {
-        guard let value = decimal(text), value >= 3, let fd = CInt(exactly: value), fd <= 65536 else {
-            throw .usage(command: command, message: "fd-start '\(text)' is not a number from 3 to 65536")
-        }
-        start = fd
-    }
+    _ = try handoffRequest(invocation)
     if !invocation.has("vhost-net"), invocation.trailing.contains(where: { $0.contains("{vhostfds}") }) {
         throw .usage(command: command, message: "{vhostfds} needs --vhost-net")
     }
-    let handoff = try openAndDrop(invocation, placingFrom: start)
+    guard let text = invocation.values["fd-start"] else { return 3 }
+    guard let value = decimal(text), value >= 3, value <= 65536 else {
+        throw .usage(command: command, message: "fd-start '\(text)' is not a number from 3 to 65536")
+    }
+    return CInt(value)
+}
+
+private func runExec(_ invocation: Invocation) throws(Failure) {
+    let command = invocation.command.name
+    let handoff = try openAndDrop(invocation, placingFrom: try execStart(invocation))
     let fds = handoff.tapFDs.map(String.init).joined(separator: ":")
     let vhostFDs = handoff.vhostFDs.map(String.init).joined(separator: ":")
     let values = ["{fds}": fds, "{fd}": String(handoff.tapFDs[0]), "{vhostfds}": vhostFDs, "{ifname}": handoff.name]

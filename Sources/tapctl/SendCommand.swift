@@ -23,16 +23,22 @@ let sendCommand = CommandSpec(
     run: runSend
 )
 
+/// The socket and the timeout in seconds, checked with the rest of the command
+/// line before anything is opened.
+func sendTarget(_ invocation: Invocation) throws(Failure) -> (path: String, seconds: Int) {
+    let command = invocation.command.name
+    _ = try handoffRequest(invocation)
+    guard let path = invocation.values["socket"] else { throw .usage(command: command, message: "missing --socket PATH") }
+    guard let text = invocation.values["timeout"] else { return (path, 10) }
+    guard let seconds = decimal(text), (1...3600).contains(seconds) else {
+        throw .usage(command: command, message: "timeout '\(text)' is not a number of seconds from 1 to 3600")
+    }
+    return (path, seconds)
+}
+
 private func runSend(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
-    guard let path = invocation.values["socket"] else { throw .usage(command: command, message: "missing --socket PATH") }
-    var seconds = 10
-    if let text = invocation.values["timeout"] {
-        guard let value = decimal(text), (1...3600).contains(value) else {
-            throw .usage(command: command, message: "timeout '\(text)' is not a number of seconds from 1 to 3600")
-        }
-        seconds = value
-    }
+    let (path, seconds) = try sendTarget(invocation)
     let handoff = try openAndDrop(invocation)
     do {
         try handoff.send(to: path, timeout: CInt(seconds * 1000))

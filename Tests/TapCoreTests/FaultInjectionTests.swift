@@ -2,35 +2,6 @@ import XCTest
 import Glibc
 @testable import TapCore
 
-/// A kernel stand-in: records every call and fails the ones it is told to.
-private final class FakeKernel: @unchecked Sendable {
-    var calls: [String] = []
-    var failures: [String: [Errno]] = [:]
-    var closed: [CInt] = []
-
-    static let names: [UInt: String] = [
-        0x400454ca: "TUNSETIFF", 0x400454cb: "TUNSETPERSIST", 0x400454cc: "TUNSETOWNER",
-        0x400454ce: "TUNSETGROUP", 0x800454d2: "TUNGETIFF",
-    ]
-
-    private func outcome(_ name: String) -> CInt {
-        calls.append(name)
-        guard var queue = failures[name], !queue.isEmpty else { return 0 }
-        Errno.current = queue.removeFirst()
-        failures[name] = queue
-        return -1
-    }
-
-    var system: SystemCalls {
-        var system = SystemCalls.live
-        system.open = { _, _ in self.outcome("open") == 0 ? 100 : -1 }
-        system.close = { fd in self.closed.append(fd); return 0 }
-        system.ioctl = { _, request, _ in self.outcome(Self.names[request] ?? "ioctl \(request)") }
-        system.socket = { _, _, _ in self.outcome("socket") }
-        return system
-    }
-}
-
 final class FaultInjectionTests: XCTestCase {
     private func request(owner: CreateRequest.Owner = .user(1000), group: gid_t? = 27) throws -> CreateRequest {
         var request = CreateRequest(name: try InterfaceName("tap0"))

@@ -22,7 +22,7 @@ final class DocumentationTests: XCTestCase {
                 XCTAssertTrue(readme.contains("--" + option.name), "README lacks --\(option.name)")
             }
         }
-        for status in 0...6 {
+        for status in Array(0...6) + [126, 127] {
             XCTAssertTrue(man.contains(".B \(status)\n") || man.contains(".B \(status)\r"), "man page lacks exit status \(status)")
             XCTAssertTrue(readme.contains("| \(status) |"), "README lacks exit status \(status)")
         }
@@ -36,7 +36,7 @@ final class DocumentationTests: XCTestCase {
                     "group_name", "any_user_can_attach", "queues", "disabled_queues", "processes", "pid", "command", "fd",
                     "created", "deleted", "detached", "queue_vnet_hdr", "offloads", "ethtool", "ufo", "vnet_hdr_size",
                     "sndbuf", "virtio_net", "kernel", "features", "vnet_hdr_sizes", "vnet_le", "vnet_be", "max_queues",
-                    "untested"]
+                    "untested", "ifname", "tap_fds", "vhost_fds"]
         for key in keys {
             XCTAssertTrue(readme.contains("`\(key)`"), "README lacks JSON key \(key)")
             XCTAssertTrue(man.contains(key), "man page lacks JSON key \(key)")

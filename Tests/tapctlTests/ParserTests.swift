@@ -171,3 +171,85 @@ final class SettingsParserTests: XCTestCase {
         XCTAssertEqual(line("queue", "attach"), "tapctl: queue: missing --fd N (see 'tapctl queue --help')")
     }
 }
+
+final class HandoffParserTests: XCTestCase {
+    func testTheCommandAfterDoubleDashIsKeptWhole() throws {
+        guard case .run(let invocation) = try Parser.parse(
+            ["exec", "tap0", "--queues", "4", "--", "qemu", "-netdev", "tap,fds={fds}", "--", "--help"], commands: commands)
+        else { return XCTFail() }
+        XCTAssertEqual(invocation.operands, ["tap0"])
+        XCTAssertEqual(invocation.trailing, ["qemu", "-netdev", "tap,fds={fds}", "--", "--help"])
+        XCTAssertEqual(invocation.values, ["queues": "4"])
+        let (request, identity) = try handoffRequest(invocation)
+        XCTAssertEqual(request.queues, 4)
+        XCTAssertTrue(request.vnetHeader)
+        XCTAssertNil(request.create)
+        XCTAssertNil(identity)
+    }
+
+    func testCreateAndIdentity() throws {
+        guard case .run(let invocation) = try Parser.parse(
+            ["exec", "vm%d", "--create", "--tun", "--persist", "--user", "root", "--group", "0", "--", "true"], commands: commands)
+        else { return XCTFail() }
+        let (request, identity) = try handoffRequest(invocation)
+        XCTAssertEqual(request.create?.mode, .tun)
+        XCTAssertEqual(request.create?.owner, .user(0))
+        XCTAssertEqual(request.create?.group, 0)
+        XCTAssertTrue(request.persist)
+        XCTAssertEqual(identity?.uid, 0)
+        XCTAssertEqual(identity?.gid, 0)
+    }
+
+    func testUsageErrors() {
+        let cases: [([String], String)] = [
+            (["exec", "tap0"], "tapctl: exec: missing COMMAND after -- (see 'tapctl exec --help')"),
+            (["exec", "tap0", "--"], "tapctl: exec: missing COMMAND after -- (see 'tapctl exec --help')"),
+            (["exec", "--", "true"], "tapctl: exec: missing NAME (see 'tapctl exec --help')"),
+            (["exec", "tap0", "tap1", "--", "true"], "tapctl: exec: unexpected argument 'tap1' (see 'tapctl exec --help')"),
+            (["exec", "tap%d", "--", "true"],
+             "tapctl: exec: name 'tap%d' is a template; name an existing device (see 'tapctl exec --help')"),
+            (["exec", "tap0", "--persist", "--", "true"], "tapctl: exec: option '--persist' needs --create (see 'tapctl exec --help')"),
+            (["exec", "tap0", "--queues", "0", "--", "true"],
+             "tapctl: exec: queues '0' is not a number from 1 to 256 (see 'tapctl exec --help')"),
+            (["exec", "tap0", "--queues", "257", "--", "true"],
+             "tapctl: exec: queues '257' is not a number from 1 to 256 (see 'tapctl exec --help')"),
+            (["exec", "tap0", "--fd-start", "2", "--", "true"],
+             "tapctl: exec: fd-start '2' is not a number from 3 to 65536 (see 'tapctl exec --help')"),
+            (["exec", "tap0", "--offload", "tso4", "--", "true"], "tapctl: exec: tso4 needs csum (see 'tapctl exec --help')"),
+            (["exec", "tap0", "--vnet-hdr-size", "11", "--", "true"],
+             "tapctl: exec: size '11' is not 10, 12, 20 or 24 (see 'tapctl exec --help')"),
+            (["exec", "tap0", "--user", "no-such-user-tapctl", "--", "true"],
+             "tapctl: exec: no user named 'no-such-user-tapctl' (see 'tapctl exec --help')"),
+            (["exec", "tap0", "--", "qemu", "vhostfds={vhostfds}"],
+             "tapctl: exec: {vhostfds} needs --vhost-net (see 'tapctl exec --help')"),
+            (["send", "tap0"], "tapctl: send: missing --socket PATH (see 'tapctl send --help')"),
+            (["send", "tap0", "--socket", "/x", "--timeout", "0"],
+             "tapctl: send: timeout '0' is not a number of seconds from 1 to 3600 (see 'tapctl send --help')"),
+            (["send", "tap0", "--fd-start", "3"], "tapctl: send: unknown option '--fd-start' (see 'tapctl send --help')"),
+        ]
+        for (arguments, expected) in cases {
+            XCTAssertEqual(line(arguments), expected, "\(arguments)")
+        }
+    }
+
+    /// The checks exec and send make before opening anything.
+    private func line(_ arguments: [String]) -> String? {
+        do {
+            guard case .run(let invocation) = try Parser.parse(arguments, commands: commands) else { return nil }
+            if invocation.command.name == "exec" { _ = try execStart(invocation) } else { _ = try sendTarget(invocation) }
+            return nil
+        } catch {
+            return error.line
+        }
+    }
+
+    func testSubstitution() {
+        let values = ["{fds}": "3:4", "{fd}": "3", "{ifname}": "tap0"]
+        XCTAssertEqual(substitute("fds={fds},id={ifname}", values), "fds=3:4,id=tap0")
+        XCTAssertEqual(substitute("{fd}{fd}", values), "33")
+        XCTAssertEqual(substitute("{", values), "{")
+        XCTAssertEqual(substitute("{{fd}}", values), "{3}")
+        XCTAssertEqual(substitute("{unknown}", values), "{unknown}")
+        XCTAssertEqual(substitute("{ifname", values), "{ifname")
+    }
+}

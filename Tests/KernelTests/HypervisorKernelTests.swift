@@ -1,0 +1,74 @@
+import XCTest
+import Foundation
+import Glibc
+@testable import TapCore
+
+/// A real hypervisor, and a real unprivileged owner, through `tapctl exec`.
+final class HypervisorKernelTests: KernelTestCase {
+    private static let qemu = "/usr/bin/qemu-system-x86_64"
+
+    private func requireQemu() throws {
+        guard access(Self.qemu, X_OK) == 0 else {
+            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("make check installs qemu-system-x86 under CI") }
+            throw XCTSkip("qemu-system-x86 is not installed")
+        }
+    }
+
+    /// Waits up to five seconds for `condition`.
+    private func eventually(_ condition: () throws -> Bool) rethrows -> Bool {
+        for _ in 0..<50 {
+            if try condition() { return true }
+            usleep(100_000)
+        }
+        return false
+    }
+
+    private func qemu(_ prefix: [String] = [], device: String) throws -> Running {
+        try XCTUnwrap(start(prefix + [Self.binary, "exec", device, "--queues", "2", "--no-new-privs", "--",
+                                      Self.qemu, "-machine", "q35,accel=tcg", "-nodefaults", "-display", "none", "-S",
+                                      "-netdev", "tap,id=n0,fds={fds},vhost=off",
+                                      "-device", "virtio-net-pci,netdev=n0,mq=on,vectors=6"]))
+    }
+
+    /// `bounding`: whether tapctl could empty the bounding set (it needs CAP_SETPCAP).
+    private func checkQemuRuns(_ running: Running, device: String, bounding: Bool = true) throws {
+        // QEMU keeps queue 1 disabled (TUNSETQUEUE) until a guest turns multiqueue on.
+        XCTAssertTrue(try eventually { (try link(device)).map { $0.queues + $0.disabledQueues == 2 } ?? false },
+                      "QEMU took both descriptors")
+        let status = (try? String(contentsOfFile: "/proc/\(running.pid)/status", encoding: .utf8)) ?? ""
+        XCTAssertTrue(status.contains("qemu-system-x86"), "same pid: tapctl became QEMU")
+        for set in ["CapInh", "CapPrm", "CapEff", "CapAmb"] + (bounding ? ["CapBnd"] : []) {
+            XCTAssertTrue(status.contains("\(set):\t0000000000000000"), set)
+        }
+        XCTAssertTrue(status.contains("NoNewPrivs:\t1"))
+        kill(running.pid, SIGTERM)
+        let outcome = running.wait()
+        XCTAssertTrue(outcome.stderr.hasPrefix("qemu-system-x86_64: terminating on signal 15 from pid \(getpid())")
+                      || outcome.stderr.isEmpty, outcome.stderr)
+        XCTAssertEqual(try link(device)?.queues, 0)
+    }
+
+    func testQemuTakesTheQueuesAsRoot() throws {
+        try requireQemu()
+        XCTAssertEqual(tapctl("create", "tap0", "--multiqueue").status, 0)
+        try checkQemuRuns(try qemu(device: "tap0"), device: "tap0")
+    }
+
+    /// The device's owner, with no capability at all. /dev/net/tun is 0600 on
+    /// these machines (Debian ships 0666), so a private mount namespace gets a
+    /// 0666 node of the same device; the host's node is untouched.
+    func testTheUnprivilegedOwnerCanExecQemu() throws {
+        try requireQemu()
+        XCTAssertEqual(tapctl("create", "tap0", "--multiqueue", "--user", "nobody").status, 0)
+        let node = "/tmp/tapctl-tun-\(getpid())"
+        let script = "mknod -m 0666 \(node) c 10 200 && mount --bind \(node) /dev/net/tun && rm \(node) && exec \"$@\""
+        let asNobody = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"] + Self.nobody
+        let report = spawn(asNobody + [Self.binary, "exec", "tap0", "--queues", "2", "--", ExecKernelTests.helper, "report"])
+        XCTAssertEqual(report.status, 0, report.stderr)
+        XCTAssertTrue(report.stdout.contains(#""3":"tap0","4":"tap0""#), report.stdout)
+        XCTAssertTrue(report.stdout.contains(#""uid":65534"#), report.stdout)
+        let other = spawn(asNobody + [Self.binary, "exec", "vm%d", "--create", "--", "true"])
+        XCTAssertEqual(other.status, 3, "creating still needs CAP_NET_ADMIN")
+        try checkQemuRuns(try qemu(asNobody, device: "tap0"), device: "tap0", bounding: false)
+    }
+}

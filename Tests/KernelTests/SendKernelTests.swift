@@ -1,0 +1,118 @@
+import XCTest
+import Foundation
+import Glibc
+import CTapShim
+@testable import TapCore
+
+final class SendKernelTests: KernelTestCase {
+    private var path = ""
+    private var listener: CInt = -1
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        path = "/tmp/tapctl-send-\(getpid()).sock"
+        unlink(path)
+        listener = socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        XCTAssertEqual(bound, 0)
+        XCTAssertEqual(listen(listener, 4), 0)
+    }
+
+    override func tearDownWithError() throws {
+        close(listener)
+        unlink(path)
+        try super.tearDownWithError()
+    }
+
+    /// Accepts one connection and reads the message: its text and the descriptors.
+    private func receive() throws -> (connection: CInt, text: String, fds: [CInt]) {
+        let connection = accept(listener, nil, nil)
+        XCTAssertGreaterThanOrEqual(connection, 0)
+        var payload = [UInt8](repeating: 0, count: 512)
+        var control = [UInt8](repeating: 0, count: ctap_cmsg_space(64 * MemoryLayout<CInt>.size))
+        var fds: [CInt] = []
+        let count = payload.withUnsafeMutableBytes { payloadBytes in
+            control.withUnsafeMutableBytes { controlBytes in
+                var vector = iovec(iov_base: payloadBytes.baseAddress, iov_len: payloadBytes.count)
+                return withUnsafeMutablePointer(to: &vector) { vector in
+                    var message = msghdr(msg_name: nil, msg_namelen: 0, msg_iov: vector, msg_iovlen: 1,
+                                         msg_control: controlBytes.baseAddress, msg_controllen: controlBytes.count, msg_flags: 0)
+                    let count = recvmsg(connection, &message, CInt(MSG_CMSG_CLOEXEC))
+                    if message.msg_controllen > 0 {
+                        let header = controlBytes.baseAddress!.assumingMemoryBound(to: cmsghdr.self)
+                        let bytes = Int(header.pointee.cmsg_len) - ctap_cmsg_len(0)
+                        let data = UnsafeRawPointer(ctap_cmsg_data(header)!)
+                        fds = (0..<(bytes / 4)).map { data.load(fromByteOffset: $0 * 4, as: CInt.self) }
+                    }
+                    return count
+                }
+            }
+        }
+        return (connection, String(decoding: payload.prefix(max(count, 0)), as: UTF8.self), fds)
+    }
+
+    func testDeliversWorkingDescriptorsWithAHeader() throws {
+        XCTAssertEqual(tapctl("create", "tap0", "--multiqueue").status, 0)
+        let running = try XCTUnwrap(start([Self.binary, "send", "tap0", "--socket", path, "--queues", "3", "--offload", "csum,tso4"]))
+        let (connection, text, fds) = try receive()
+        XCTAssertEqual(text, #"{"version":1,"ifname":"tap0","tap_fds":3,"vhost_fds":0}"# + "\n")
+        XCTAssertEqual(fds.count, 3)
+        for fd in fds {
+            XCTAssertEqual(try TunDescriptor(fd).interface().name, "tap0")
+        }
+        close(connection)
+        let outcome = running.wait()
+        XCTAssertEqual(outcome.status, 0, outcome.stderr)
+        XCTAssertEqual(outcome.stdout, "tap0\n")
+        XCTAssertEqual(try link("tap0")?.queues, 3, "the receiver holds the queues now")
+        fds.forEach { close($0) }
+        XCTAssertEqual(try link("tap0")?.queues, 0)
+    }
+
+    func testCreatedDeviceLivesWithTheReceiver() throws {
+        let running = try XCTUnwrap(start([Self.binary, "send", "vm%d", "--create", "--socket", path, "--json"]))
+        let (connection, text, fds) = try receive()
+        XCTAssertTrue(text.contains(#""ifname":"vm0""#))
+        close(connection)
+        XCTAssertEqual(running.wait().stdout, #"{"ifname":"vm0","tap_fds":1,"vhost_fds":0}"# + "\n")
+        XCTAssertEqual(try link("vm0")?.persistent, false)
+        fds.forEach { close($0) }
+        XCTAssertEqual(try tunLinks(), [], "gone with the receiver's descriptor")
+    }
+
+    func testAReceiverThatClosesEarlyIsAnErrorAndCreatedDevicesGo() throws {
+        let running = try XCTUnwrap(start([Self.binary, "send", "vm%d", "--create", "--persist", "--socket", path]))
+        let connection = accept(listener, nil, nil)
+        usleep(200_000)  // let the message arrive unread
+        close(connection)
+        let outcome = running.wait()
+        XCTAssertEqual(outcome.status, 1)
+        XCTAssertEqual(outcome.stderr, "tapctl: send vm0: the receiver on \(path) closed the connection before reading the descriptors\n")
+        XCTAssertEqual(try tunLinks(), [])
+    }
+
+    func testASilentReceiverTimesOut() throws {
+        XCTAssertEqual(tapctl("create", "tap0").status, 0)
+        let running = try XCTUnwrap(start([Self.binary, "send", "tap0", "--socket", path, "--timeout", "1"]))
+        let (connection, _, fds) = try receive()
+        let outcome = running.wait()
+        XCTAssertEqual(outcome.status, 1)
+        XCTAssertEqual(outcome.stderr, "tapctl: send tap0: the receiver on \(path) neither answered nor closed the connection within 1 s\n")
+        close(connection)
+        fds.forEach { close($0) }
+    }
+
+    func testMissingSocket() throws {
+        XCTAssertEqual(tapctl("create", "tap0").status, 0)
+        let outcome = tapctl("send", "tap0", "--socket", "/tmp/tapctl-no-such.sock")
+        XCTAssertEqual(outcome.status, 1)
+        XCTAssertEqual(outcome.stderr, "tapctl: send tap0: no socket at /tmp/tapctl-no-such.sock\n")
+        XCTAssertEqual(tapctl("send", "tap0").stderr, "tapctl: send: missing --socket PATH (see 'tapctl send --help')\n")
+        XCTAssertEqual(try link("tap0")?.queues, 0)
+    }
+}
