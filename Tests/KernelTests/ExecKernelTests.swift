@@ -25,7 +25,7 @@ final class ExecKernelTests: KernelTestCase {
                        ["0": "", "1": "", "2": "", "3": "tap0", "4": "tap0", "5": "tap0", "6": "tap0"])
         XCTAssertEqual(child["args"] as? [String], ["3:4:5:6", "3", "tap0", "a{other}b{"])
         let environment = child["env"] as? [String: String] ?? [:]
-        XCTAssertEqual(environment.filter { $0.key != "TAPCTL_KERNEL_TESTS" },
+        XCTAssertEqual(environment.filter { ["TAPCTL_FDS", "TAPCTL_VHOSTFDS", "TAPCTL_IFNAME"].contains($0.key) },
                        ["TAPCTL_FDS": "3:4:5:6", "TAPCTL_VHOSTFDS": "", "TAPCTL_IFNAME": "tap0"])
         let status = child["status"] as? [String: String] ?? [:]
         for (set, value) in Self.allZero { XCTAssertEqual(status[set], value, set) }
