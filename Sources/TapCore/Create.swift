@@ -20,6 +20,9 @@ public struct CreateRequest: Sendable {
     /// Accept an existing device of the same mode, multiqueue flag, and the owner
     /// and group when they were named, instead of failing with `alreadyExists`.
     public var existOK = false
+    /// MTU, address, bridge, queue length, up: applied before the device is
+    /// made persistent. Not applied to an existing device under `existOK`.
+    public var link = LinkSettings()
 
     public init(name: InterfaceName) {
         self.name = name
@@ -43,13 +46,28 @@ extension TapControl {
     /// or a kill at any point leaves either nothing or a complete device: until
     /// persist, closing the descriptor removes the device.
     public func create(_ request: CreateRequest) throws(TapError) -> (name: String, created: Bool) {
+        if !request.link.isEmpty { try validate(request.link, device: nil, mode: request.mode) }
+        let device: OpenDevice
         do {
-            let device = try make(request, persistent: true)
-            return (device.name, true)
+            device = try make(request, persistent: request.link.isEmpty)
         } catch .alreadyExists(let name) where request.existOK {
             try checkExisting(request)
             return (name, false)
         }
+        guard !request.link.isEmpty else { return (device.name, true) }
+        // Not yet persistent: on any failure, closing the queue removes the device,
+        // so nothing stays changed.
+        do {
+            _ = try apply(request.link, to: device.name)
+        } catch .settingRefused(let name, let setting, let errno, _) {
+            throw .settingRefused(name, setting: setting, errno, applied: [])
+        }
+        do {
+            try device.queue.descriptor.setPersistent(true)
+        } catch {
+            throw .system("TUNSETPERSIST", error)
+        }
+        return (device.name, true)
     }
 
     /// Makes a device, with its owner and group, and returns its first queue,

@@ -1,8 +1,9 @@
 import Glibc
 import CTapShim
 
-/// A NETLINK_ROUTE socket that asks the kernel about links. Needs no privilege
-/// and no sysfs, so it works in a namespace whose /sys was never remounted.
+/// A NETLINK_ROUTE socket. Reading links needs no privilege and no sysfs, so it
+/// works in a namespace whose /sys was never remounted; changing them needs
+/// CAP_NET_ADMIN.
 struct RouteSocket: ~Copyable {
     private let fd: CInt
     private let system: SystemCalls
@@ -23,35 +24,76 @@ struct RouteSocket: ~Copyable {
     mutating func tunLinks() throws(TapError) -> [TunLink] {
         let filter = Netlink.Attribute(nested: UInt16(IFLA_LINKINFO),
                                        [Netlink.Attribute(type: UInt16(IFLA_INFO_KIND), string: "tun")])
-        let replies = try request(flags: NLM_F_DUMP, attributes: [filter])
-        return replies.compactMap { $0.tun }
+        return try links(filter: [filter]).compactMap(\.tun)
+    }
+
+    /// Every device in the namespace, of any kind.
+    mutating func links(filter: [Netlink.Attribute] = []) throws(TapError) -> [Link] {
+        let replies = try exchange([getLink(flags: NLM_F_DUMP, filter)]).replies
+        do {
+            return try replies.map { (message) throws(Netlink.ParseError) in try Link.decode(message.payload) }
+        } catch {
+            throw .system("parsing a netlink reply", .EIO)
+        }
     }
 
     /// The device called `name`, or nil when there is none.
     mutating func link(named name: String) throws(TapError) -> Link? {
+        let answer = try exchange([getLink(flags: 0, [Netlink.Attribute(type: UInt16(IFLA_IFNAME), string: name)])])
+        if let errno = answer.errors[0] {
+            if errno == .ENODEV { return nil }
+            throw .system("RTM_GETLINK", errno)
+        }
         do {
-            return try request(flags: 0, attributes: [Netlink.Attribute(type: UInt16(IFLA_IFNAME), string: name)]).first
-        } catch .system(_, let errno) where errno == .ENODEV {
-            return nil
+            return try answer.replies.first.map { (message) throws(Netlink.ParseError) in try Link.decode(message.payload) }
+        } catch {
+            throw .system("parsing a netlink reply", .EIO)
         }
     }
 
-    private mutating func request(flags: CInt, attributes: [Netlink.Attribute]) throws(TapError) -> [Link] {
-        sequence &+= 1
+    /// Sends link changes (RTM_NEWLINK or RTM_DELLINK, each asking for an
+    /// acknowledgement) 64 to a datagram, and returns each one's errno, nil for
+    /// success, in order. Each acknowledgement takes about a kilobyte of the
+    /// socket's receive buffer, so more at once would overflow it (ENOBUFS).
+    mutating func change(_ requests: [LinkRequest]) throws(TapError) -> [Errno?] {
+        var results: [Errno?] = []
+        var start = 0
+        while start < requests.count {
+            let batch = requests[start..<min(start + 64, requests.count)]
+            results += try exchange(batch.map { $0.message(flags: NLM_F_REQUEST | NLM_F_ACK) }).errors
+            start += batch.count
+        }
+        return results
+    }
+
+    private func getLink(flags: CInt, _ attributes: [Netlink.Attribute]) -> Netlink.Message {
         let skipStats = Netlink.Attribute(type: UInt16(IFLA_EXT_MASK), uint32: UInt32(RTEXT_FILTER_SKIP_STATS))
-        var payload = [UInt8](repeating: 0, count: MemoryLayout<ifinfomsg>.size)  // AF_UNSPEC, any index
-        payload += Netlink.encode(attributes + [skipStats])
-        let message = Netlink.Message(type: UInt16(RTM_GETLINK), flags: UInt16(NLM_F_REQUEST | flags),
-                                      sequence: sequence, payload: payload)
-        let bytes = message.encoded
+        return LinkRequest(type: UInt16(RTM_GETLINK), attributes: attributes + [skipStats]).message(flags: NLM_F_REQUEST | flags)
+    }
+
+    /// Sends `messages` in one datagram with consecutive sequence numbers and
+    /// reads until each has ended: by an NLMSG_ERROR (an acknowledgement when its
+    /// code is 0), by NLMSG_DONE, or by its one reply.
+    private mutating func exchange(_ messages: [Netlink.Message]) throws(TapError) -> (replies: [Netlink.Message], errors: [Errno?]) {
+        let first = sequence &+ 1
+        var bytes: [UInt8] = []
+        var expectsAck: [Bool] = []
+        for var message in messages {
+            sequence &+= 1
+            message.sequence = sequence
+            bytes += message.encoded
+            expectsAck.append(message.flags & UInt16(NLM_F_ACK) != 0 || message.flags & UInt16(NLM_F_DUMP) != 0)
+        }
         do {
             _ = try retryingEINTR { bytes.withUnsafeBytes { system.send(fd, $0, 0) } }
         } catch {
             throw .system("sending a netlink request", error)
         }
-        var links: [Link] = []
+        var replies: [Netlink.Message] = []
+        var errors = [Errno?](repeating: nil, count: messages.count)
+        var open = Set(0..<messages.count)
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
+        while !open.isEmpty {
             let count: Int
             do {
                 count = try retryingEINTR { buffer.withUnsafeMutableBytes { system.recv(fd, $0, CInt(MSG_TRUNC)) } }
@@ -59,28 +101,47 @@ struct RouteSocket: ~Copyable {
                 throw .system("reading a netlink reply", error)
             }
             guard count <= buffer.count else { throw .system("reading a netlink reply", .EIO) }
-            let messages: [Netlink.Message]
+            let received: [Netlink.Message]
             do {
-                messages = try Netlink.messages(in: Array(buffer[..<count]))
+                received = try Netlink.messages(in: Array(buffer[..<count]))
             } catch {
                 throw .system("parsing a netlink reply", .EIO)
             }
-            for reply in messages where reply.sequence == sequence {
+            for reply in received {
+                let index = Int(reply.sequence &- first)
+                guard open.contains(index) else { continue }
                 switch CInt(reply.type) {
                 case NLMSG_DONE:
-                    return links
+                    open.remove(index)
                 case NLMSG_ERROR:
                     let code: Int32
                     do { code = try Netlink.errorCode(of: reply) } catch { throw .system("parsing a netlink reply", .EIO) }
-                    if code == 0 { return links }
-                    throw .system("RTM_GETLINK", Errno(rawValue: -code))
-                case CInt(RTM_NEWLINK):
-                    do { links.append(try Link.decode(reply.payload)) } catch { throw .system("parsing a netlink reply", .EIO) }
-                    if flags & NLM_F_DUMP == 0 { return links }
+                    errors[index] = code == 0 ? nil : Errno(rawValue: -code)
+                    open.remove(index)
                 default:
-                    continue
+                    replies.append(reply)
+                    if !expectsAck[index] { open.remove(index) }
                 }
             }
         }
+        return (replies, errors)
+    }
+}
+
+/// One rtnetlink link message: struct ifinfomsg and attributes.
+struct LinkRequest {
+    var type: UInt16
+    var index: Int32 = 0
+    var flags: UInt32 = 0
+    var change: UInt32 = 0
+    var attributes: [Netlink.Attribute] = []
+
+    func message(flags requestFlags: CInt) -> Netlink.Message {
+        var payload: [UInt8] = [UInt8(AF_UNSPEC), 0, 0, 0]  // family, pad, type
+        payload.appendNative(index)
+        payload.appendNative(flags)
+        payload.appendNative(change)
+        return Netlink.Message(type: type, flags: UInt16(requestFlags), sequence: 0,
+                               payload: payload + Netlink.encode(attributes))
     }
 }

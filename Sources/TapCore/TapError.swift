@@ -37,6 +37,13 @@ public enum TapError: Error, Equatable, Sendable {
     case tooManyQueues(String, queues: Int)
     case vhostUnavailable(Errno)
     case descriptorTaken(fd: CInt)
+    case invalidSetting(String)
+    case noMatch(String)
+    case noNamespace(String, path: String)
+    case notANamespace(String)
+    case namespacePermission(String)
+    /// The errno is nil for "needs CAP_NET_ADMIN".
+    case settingRefused(String, setting: String, Errno?, applied: [String])
     case socketPath(String)
     case socketMissing(String)
     case socketRefused(String)
@@ -50,10 +57,13 @@ public enum TapError: Error, Equatable, Sendable {
 
     public var category: Category {
         switch self {
-        case .invalidName, .unknownUser, .unknownGroup, .offloadProblem: return .usage
+        case .invalidName, .unknownUser, .unknownGroup, .offloadProblem, .invalidSetting: return .usage
+        case .noNamespace, .notANamespace: return .notFound
+        case .namespacePermission: return .permission
+        case .settingRefused(_, _, let errno, _): return errno == nil ? .permission : .failure
         case .needsNetAdmin, .notPermitted: return .permission
         case .tunUnavailable(let errno): return errno == .EACCES || errno == .EPERM ? .permission : .failure
-        case .notFound, .notTunTap: return .notFound
+        case .notFound, .notTunTap, .noMatch: return .notFound
         case .alreadyExists, .existsDifferently: return .exists
         case .inUse: return .busy
         case .notOpen, .notTunDescriptor, .unattachedDescriptor, .unmappedID, .capabilities, .offloadsRefused,
@@ -125,6 +135,20 @@ public enum TapError: Error, Equatable, Sendable {
             }
         case .descriptorTaken(let fd):
             return "fd \(fd) is already open (inherited), and a tap descriptor would replace it"
+        case .noNamespace(let name, let path):
+            return "no network namespace \(name) (\(path) does not exist)"
+        case .notANamespace(let path):
+            return "\(path) is not a network namespace"
+        case .namespacePermission(let name):
+            return "entering network namespace \(name) needs CAP_SYS_ADMIN"
+        case .noMatch(let pattern):
+            return "no tun/tap device matches '\(pattern)'"
+        case .invalidSetting(let problem):
+            return problem
+        case .settingRefused(_, let setting, let errno, let applied):
+            let cause = errno.map { "refused by the kernel (\($0))" } ?? "needs CAP_NET_ADMIN"
+            return "\(setting): \(cause)" + (applied.isEmpty ? "; nothing was changed"
+                : "; applied before it: " + applied.joined(separator: ", "))
         case .socketPath(let path):
             return "'\(path)' cannot be a Unix socket path (1 to 107 bytes)"
         case .socketMissing(let path):

@@ -34,18 +34,45 @@ public struct Link: Equatable, Sendable {
     public var name: String
     public var kind: String?
     public var tun: TunLink?
+    public var index: Int32 = 0
+    /// ifi_flags: IFF_UP and the rest.
+    public var flags: UInt32 = 0
+    public var mtu: UInt32?
+    public var minMTU: UInt32?
+    public var maxMTU: UInt32?
+    public var address: [UInt8]?
+    /// The bridge or bond this device is enslaved to, by index.
+    public var master: Int32?
+    public var txQueueLength: UInt32?
+    public var group: UInt32?
+
+    init(name: String, kind: String?, tun: TunLink?) {
+        self.name = name
+        self.kind = kind
+        self.tun = tun
+    }
 
     /// Decodes an RTM_NEWLINK payload: struct ifinfomsg, then attributes.
     static func decode(_ payload: [UInt8]) throws(Netlink.ParseError) -> Link {
         let fixed = MemoryLayout<ifinfomsg>.size
         guard payload.count >= fixed else { throw .truncated(at: 0) }
         let index = Int32(bitPattern: payload.loadNative(UInt32.self, at: 4))
+        var link = Link(name: "", kind: nil, tun: nil)
+        link.index = index
+        link.flags = payload.loadNative(UInt32.self, at: 8)
         var name = ""
         var kind: String?
         var data: [Netlink.Attribute] = []
         for attribute in try Netlink.attributes(in: payload[fixed...]) {
             switch Int(attribute.type) {
             case Int(IFLA_IFNAME): name = attribute.string ?? ""
+            case Int(IFLA_MTU): link.mtu = attribute.uint32
+            case Int(IFLA_MIN_MTU): link.minMTU = attribute.uint32
+            case Int(IFLA_MAX_MTU): link.maxMTU = attribute.uint32
+            case Int(IFLA_ADDRESS): link.address = attribute.payload
+            case Int(IFLA_MASTER): link.master = attribute.uint32.map { Int32(bitPattern: $0) }
+            case Int(IFLA_TXQLEN): link.txQueueLength = attribute.uint32
+            case Int(IFLA_GROUP): link.group = attribute.uint32
             case Int(IFLA_LINKINFO):
                 for info in try Netlink.attributes(in: attribute.payload[...]) {
                     if info.type == UInt16(IFLA_INFO_KIND) { kind = info.string }
@@ -54,7 +81,9 @@ public struct Link: Equatable, Sendable {
             default: continue
             }
         }
-        guard kind == "tun" else { return Link(name: name, kind: kind, tun: nil) }
+        link.name = name
+        link.kind = kind
+        guard kind == "tun" else { return link }
         var tun = TunLink(name: name, index: index, mode: .tap, packetInfo: false, vnetHeader: false,
                           persistent: false, multiQueue: false, owner: nil, group: nil, queues: 0, disabledQueues: 0)
         for attribute in data {
@@ -71,6 +100,7 @@ public struct Link: Equatable, Sendable {
             default: continue
             }
         }
-        return Link(name: name, kind: kind, tun: tun)
+        link.tun = tun
+        return link
     }
 }

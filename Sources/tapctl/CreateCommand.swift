@@ -14,6 +14,10 @@ let createCommand = CommandSpec(
         every user who can open /dev/net/tun (what ip tuntap does).
         --vnet-hdr and --pi are recorded on the device, but each program that
         attaches a queue sets its own.
+        --up, --mtu, --mac, --bridge and --txqueuelen are checked before the
+        device is made and applied before it is made persistent: if one fails,
+        the device is removed. An existing device under --exist-ok is left as
+        it is (see set).
         """,
     options: [
         OptionSpec("tun", "make a tun device (IP packets) instead of a tap (Ethernet frames)"),
@@ -24,7 +28,7 @@ let createCommand = CommandSpec(
         OptionSpec("no-owner", "set no owner"),
         OptionSpec("group", value: "GROUP", "group whose members may attach, a name or gid"),
         OptionSpec("exist-ok", "accept an existing device of the same mode and multiqueue flag (and --user and --group when given)"),
-    ] + commonOptions,
+    ] + linkOptions + commonOptions,
     exclusive: [("user", "no-owner")],
     run: runCreate
 )
@@ -37,6 +41,7 @@ private func runCreate(_ invocation: Invocation) throws(Failure) {
     request.vnetHeader = invocation.has("vnet-hdr")
     request.packetInfo = invocation.has("pi")
     request.existOK = invocation.has("exist-ok")
+    request.link = try linkSettings(invocation)
     if let user = invocation.values["user"] {
         request.owner = .user(try attempt(command, nil) { () throws(TapError) in try Accounts.userID(user) })
     } else if invocation.has("no-owner") {

@@ -2,32 +2,45 @@ import TapCore
 
 let deleteCommand = CommandSpec(
     name: "delete",
-    operands: "NAME...",
-    operandCount: 1...Int.max,
+    operands: "NAME...|--all|--match GLOB",
+    operandCount: 0...Int.max,
     summary: "remove persistent tun/tap devices",
     details: """
-        The mode and multiqueue flag are read from the kernel. Every NAME is
+        The mode and multiqueue flag are read from the kernel. Every device is
         checked before any is removed: a missing device, one that is not
         tun/tap, or one a process holds open (named with its pid) stops the
-        whole command with nothing removed. The device's owner may delete it
-        without CAP_NET_ADMIN.
+        whole command with nothing removed. With CAP_NET_ADMIN all go in one
+        batched unregister (1000 devices in well under a second); without it,
+        one by one, which the device's owner may do.
         """,
     options: [
-        OptionSpec("missing-ok", "skip names that do not exist"),
+        OptionSpec("all", "every tun/tap device in the namespace"),
+        OptionSpec("match", value: "GLOB", "every tun/tap device whose name matches GLOB, e.g. 'vm*'"),
+        OptionSpec("missing-ok", "skip names that do not exist (or a GLOB that matches none)"),
     ] + commonOptions,
-    exclusive: [],
+    exclusive: [("all", "match")],
     run: runDelete
 )
 
 private func runDelete(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
-    var names: [InterfaceName] = []
-    for operand in invocation.operands {
-        names.append(try interfaceName(operand, command: command))
+    let selection: DeleteSelection
+    if invocation.has("all") || invocation.values["match"] != nil {
+        if let operand = invocation.operands.first {
+            throw .usage(command: command, message: "unexpected argument '\(operand)' with --all or --match")
+        }
+        selection = invocation.values["match"].map(DeleteSelection.matching) ?? .all
+    } else {
+        guard !invocation.operands.isEmpty else { throw .usage(command: command, message: "missing NAME, --all or --match") }
+        var names: [InterfaceName] = []
+        for operand in invocation.operands {
+            names.append(try interfaceName(operand, command: command))
+        }
+        selection = .names(names)
     }
-    let subject = names.count == 1 ? names[0].value : nil
+    let subject = invocation.operands.count == 1 ? invocation.operands[0] : nil
     let deleted = try attempt(command, subject) { () throws(TapError) in
-        try TapControl().delete(names, missingOK: invocation.has("missing-ok"))
+        try TapControl().delete(selection, missingOK: invocation.has("missing-ok"))
     }
     try dropPrivileges(command)
     if invocation.json {

@@ -5,7 +5,7 @@ func mainHelp(_ commands: [CommandSpec]) -> String {
     let width = commands.map(\.name.count).max() ?? 0
     let list = commands.map { "  " + $0.name + String(repeating: " ", count: width - $0.name.count + 2) + $0.summary }
     return """
-        Usage: tapctl [--json] COMMAND [ARGUMENT...]
+        Usage: tapctl [--json] [--netns NAME|PATH] COMMAND [ARGUMENT...]
                tapctl help COMMAND | --help | --version
 
         Administer TUN/TAP devices for virtual machines.
@@ -15,9 +15,11 @@ func mainHelp(_ commands: [CommandSpec]) -> String {
           help\(String(repeating: " ", count: width - 2))show a command's options
 
         Options before the command:
-          -j, --json  print JSON for programs instead of text for people
-          -h, --help  show this help and exit
-          --version   print the version and exit
+          -j, --json               print JSON for programs instead of text for people
+          -n, --netns NAME|PATH    act in network namespace NAME (/run/netns/NAME)
+                                   or the namespace file PATH, like ip -n
+          -h, --help               show this help and exit
+          --version                print the version and exit
 
         Exit status: 0 success, 1 failure, 2 usage error, 3 permission denied,
         4 no such tun/tap device, 5 already exists, 6 in use; exec: 126 COMMAND

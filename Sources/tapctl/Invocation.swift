@@ -2,6 +2,8 @@
 struct Invocation {
     let command: CommandSpec
     let json: Bool
+    /// --netns: the network namespace to act in.
+    let netns: String?
     let flags: Set<String>
     let values: [String: String]
     let operands: [String]

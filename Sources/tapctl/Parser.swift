@@ -9,16 +9,29 @@ enum Parser {
 
     static func parse(_ arguments: [String], commands: [CommandSpec]) throws(Failure) -> Result {
         var json = false
+        var netns: String?
         var index = 0
         while index < arguments.count, arguments[index].hasPrefix("-") {
-            switch arguments[index] {
+            let argument = arguments[index]
+            index += 1
+            switch argument {
             case "--help", "-h": return .help(nil)
             case "--version": return .version
             case "--json", "-j": json = true
-            default: throw .usage(command: nil, message: "unknown option '\(arguments[index])'")
+            case "--netns", "-n":
+                guard index < arguments.count else {
+                    throw .usage(command: nil, message: "option '--netns' needs a value (NAME|PATH)")
+                }
+                guard netns == nil else { throw .usage(command: nil, message: "option '--netns' given twice") }
+                netns = arguments[index]
+                index += 1
+            case let other where other.hasPrefix("--netns="):
+                guard netns == nil else { throw .usage(command: nil, message: "option '--netns' given twice") }
+                netns = String(other.dropFirst("--netns=".count))
+            default: throw .usage(command: nil, message: "unknown option '\(argument)'")
             }
-            index += 1
         }
+        if netns?.isEmpty == true { throw .usage(command: nil, message: "option '--netns' needs a value (NAME|PATH)") }
         guard index < arguments.count else { throw .usage(command: nil, message: "no command given") }
         let word = arguments[index]
         let rest = Array(arguments[(index + 1)...])
@@ -35,10 +48,11 @@ enum Parser {
         }
         let options = rest.prefix { $0 != "--" }
         if options.contains(where: { $0 == "--help" || $0 == "-h" }) { return .help(command) }
-        return .run(try parseCommand(command, rest, json: json))
+        return .run(try parseCommand(command, rest, json: json, netns: netns))
     }
 
-    private static func parseCommand(_ command: CommandSpec, _ arguments: [String], json: Bool) throws(Failure) -> Invocation {
+    private static func parseCommand(_ command: CommandSpec, _ arguments: [String], json: Bool,
+                                     netns: String?) throws(Failure) -> Invocation {
         func usage(_ message: String) -> Failure { .usage(command: command.name, message: message) }
         var json = json
         var flags: Set<String> = []
@@ -113,7 +127,8 @@ enum Parser {
         if command.takesCommand && trailing.isEmpty {
             throw usage("missing COMMAND after --")
         }
-        return Invocation(command: command, json: json, flags: flags, values: values, operands: operands, trailing: trailing)
+        return Invocation(command: command, json: json, netns: netns, flags: flags, values: values,
+                          operands: operands, trailing: trailing)
     }
 }
 

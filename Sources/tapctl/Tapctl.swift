@@ -1,8 +1,9 @@
 import Glibc
+import TapCore
 
 /// The command table: `help` and the parser read it, and so do the tests.
 let commands = [
-    createCommand, deleteCommand, listCommand, showCommand, ifnameCommand,
+    createCommand, deleteCommand, listCommand, showCommand, setCommand, ifnameCommand,
     probeCommand, offloadCommand, vnetHdrSizeCommand, sndbufCommand, queueCommand,
     execCommand, sendCommand,
 ]
@@ -16,6 +17,9 @@ func tapctl(_ arguments: [String]) -> Int32 {
         case .version:
             emit("tapctl \(version)")
         case .run(let invocation):
+            if let netns = invocation.netns {
+                try attempt(invocation.command.name, nil) { () throws(TapError) in try NetworkNamespace.enter(netns) }
+            }
             try invocation.command.run(invocation)
         }
         return ExitStatus.success.rawValue

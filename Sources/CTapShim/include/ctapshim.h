@@ -49,6 +49,10 @@ static inline int ctap_set_no_new_privs(void) {
     return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
 
+// setns needs _GNU_SOURCE, which the Glibc module does not define.
+int setns(int fd, int nstype);
+static inline int ctap_setns_net(int fd) { return setns(fd, 0x40000000 /* CLONE_NEWNET */); }
+
 // SCM_RIGHTS: the CMSG_* macros.
 static inline size_t ctap_cmsg_space(size_t length) { return CMSG_SPACE(length); }
 static inline size_t ctap_cmsg_len(size_t length) { return CMSG_LEN(length); }
