@@ -253,3 +253,64 @@ final class HandoffParserTests: XCTestCase {
         XCTAssertEqual(substitute("{ifname", values), "{ifname")
     }
 }
+
+final class LinkParserTests: XCTestCase {
+    private func invocation(_ arguments: String...) throws -> Invocation {
+        guard case .run(let invocation) = try Parser.parse(arguments, commands: commands) else { throw XCTSkip("not a run") }
+        return invocation
+    }
+
+    private func failure(_ arguments: String...) -> String? {
+        do {
+            guard case .run(let invocation) = try Parser.parse(arguments, commands: commands) else { return nil }
+            _ = try linkSettings(invocation)
+            return nil
+        } catch {
+            return error.line
+        }
+    }
+
+    func testNetnsBeforeTheCommand() throws {
+        XCTAssertEqual(try invocation("--netns", "vm1", "list").netns, "vm1")
+        XCTAssertEqual(try invocation("-n", "/proc/1/ns/net", "--json", "list").netns, "/proc/1/ns/net")
+        XCTAssertEqual(try invocation("--netns=vm2", "show", "tap0").netns, "vm2")
+        XCTAssertNil(try invocation("list").netns)
+        XCTAssertEqual(failure("--netns"), "tapctl: option '--netns' needs a value (NAME|PATH) (see 'tapctl --help')")
+        XCTAssertEqual(failure("--netns=", "list"), "tapctl: option '--netns' needs a value (NAME|PATH) (see 'tapctl --help')")
+        XCTAssertEqual(failure("-n", "a", "-n", "b", "list"), "tapctl: option '--netns' given twice (see 'tapctl --help')")
+        XCTAssertEqual(failure("list", "--netns", "a"), "tapctl: list: unknown option '--netns' (see 'tapctl list --help')")
+    }
+
+    func testLinkSettings() throws {
+        let settings = try linkSettings(try invocation("create", "tap0", "--up", "--mtu", "9000", "--mac", "02:00:00:00:00:01",
+                                                       "--bridge", "br0", "--txqueuelen", "500"))
+        XCTAssertEqual(settings.up, true)
+        XCTAssertEqual(settings.mtu, 9000)
+        XCTAssertEqual(settings.mac?.description, "02:00:00:00:00:01")
+        XCTAssertEqual(settings.bridge, .attach("br0"))
+        XCTAssertEqual(settings.txQueueLength, 500)
+        let set = try linkSettings(try invocation("set", "tap0", "--down", "--nobridge", "--mac", "random"))
+        XCTAssertEqual(set.up, false)
+        XCTAssertEqual(set.bridge, .detach)
+        XCTAssertEqual(set.mac.map { $0.bytes[0] & 3 }, 2)
+        XCTAssertTrue(try linkSettings(try invocation("create", "tap0")).isEmpty)
+    }
+
+    func testLinkUsageErrors() {
+        XCTAssertEqual(failure("create", "tap0", "--mtu", "big"), "tapctl: create: MTU 'big' is not a number (see 'tapctl create --help')")
+        XCTAssertEqual(failure("create", "tap0", "--mtu", "99999999999"),
+                       "tapctl: create: MTU '99999999999' is not a number (see 'tapctl create --help')")
+        XCTAssertEqual(failure("set", "tap0", "--txqueuelen", "-"),
+                       "tapctl: set: txqueuelen '-' is not a number from 0 to 4294967295 (see 'tapctl set --help')")
+        XCTAssertEqual(failure("set", "tap0", "--mac", "zz"),
+                       "tapctl: set: 'zz' is not a MAC address (six hex bytes joined by ':') (see 'tapctl set --help')")
+        XCTAssertEqual(failure("set", "tap0", "--bridge", "a b"), "tapctl: set: name 'a b' contains white space (see 'tapctl set --help')")
+        XCTAssertEqual(failure("set", "tap0", "--up", "--down"),
+                       "tapctl: set: options '--up' and '--down' cannot be used together (see 'tapctl set --help')")
+        XCTAssertEqual(failure("set", "tap0", "--bridge", "br0", "--nobridge"),
+                       "tapctl: set: options '--bridge' and '--nobridge' cannot be used together (see 'tapctl set --help')")
+        XCTAssertEqual(failure("create", "tap0", "--down"), "tapctl: create: unknown option '--down' (see 'tapctl create --help')")
+        XCTAssertEqual(failure("delete", "--all", "--match", "x"),
+                       "tapctl: delete: options '--all' and '--match' cannot be used together (see 'tapctl delete --help')")
+    }
+}

@@ -1,0 +1,124 @@
+import XCTest
+import Glibc
+import CTapShim
+@testable import TapCore
+
+final class LinkSettingsTests: XCTestCase {
+    func testMACAddresses() throws {
+        XCTAssertEqual(try MACAddress(parsing: "02:00:5e:10:00:01").description, "02:00:5e:10:00:01")
+        XCTAssertEqual(try MACAddress(parsing: "2-0-5E-a-B-1").bytes, [2, 0, 0x5e, 0x0a, 0x0b, 1])
+        let cases: [(String, MACAddress.Problem)] = [
+            ("01:00:5e:00:00:01", .multicast("01:00:5e:00:00:01")), ("ff:ff:ff:ff:ff:ff", .multicast("ff:ff:ff:ff:ff:ff")),
+            ("00:00:00:00:00:00", .zero), ("02:00:00:00:00", .malformed("02:00:00:00:00")),
+            ("02:00:00:00:00:00:00", .malformed("02:00:00:00:00:00:00")), ("02:00:00:00:00:0g", .malformed("02:00:00:00:00:0g")),
+            ("020:0:0:0:0:0", .malformed("020:0:0:0:0:0")), ("", .malformed("")), ("02:00:00:00::01", .malformed("02:00:00:00::01")),
+            ("02:00:00-00:00:01", .malformed("02:00:00-00:00:01")),
+        ]
+        for (text, problem) in cases {
+            XCTAssertThrowsError(try MACAddress(parsing: text), text) { XCTAssertEqual($0 as? MACAddress.Problem, problem, text) }
+        }
+    }
+
+    func testRandomAddressesAreLocalUnicast() {
+        for _ in 0..<200 {
+            let mac = MACAddress.random()
+            XCTAssertEqual(mac.bytes[0] & 0x03, 0x02, mac.description)
+            XCTAssertNoThrow(try MACAddress(parsing: mac.description))
+        }
+    }
+
+    func testLinkRequestEncoding() throws {
+        let request = LinkRequest(type: 16, index: 7, flags: 1, change: 1,
+                                  attributes: [Netlink.Attribute(type: 4, uint32: 9000)])
+        let message = request.message(flags: NLM_F_REQUEST | NLM_F_ACK)
+        XCTAssertEqual(message.flags, UInt16(NLM_F_REQUEST | NLM_F_ACK))
+        XCTAssertEqual(message.payload.count, 16 + 8)
+        XCTAssertEqual(message.payload.loadNative(Int32.self, at: 4), 7)
+        XCTAssertEqual(message.payload.loadNative(UInt32.self, at: 8), 1)
+        XCTAssertEqual(message.payload.loadNative(UInt32.self, at: 12), 1)
+        XCTAssertEqual(try Netlink.attributes(in: message.payload[16...]).first?.uint32, 9000)
+    }
+
+    func testDecodesGeneralLinkAttributes() throws {
+        var payload = [UInt8](repeating: 0, count: 16)
+        payload.replaceSubrange(4..<8, with: [3, 0, 0, 0])
+        payload.replaceSubrange(8..<12, with: [1, 0, 0, 0])
+        payload += Netlink.encode([
+            .init(type: 3, string: "tap0"), .init(type: 4, uint32: 9000), .init(type: 50, uint32: 68),
+            .init(type: 51, uint32: 65521), .init(type: 1, payload: [2, 0, 0, 0, 0, 1]), .init(type: 10, uint32: 5),
+            .init(type: 13, uint32: 500), .init(type: 27, uint32: 42),
+        ])
+        let link = try Link.decode(payload)
+        XCTAssertEqual(link.index, 3)
+        XCTAssertEqual(link.flags, 1)
+        XCTAssertEqual(link.mtu, 9000)
+        XCTAssertEqual(link.minMTU, 68)
+        XCTAssertEqual(link.maxMTU, 65521)
+        XCTAssertEqual(link.address, [2, 0, 0, 0, 0, 1])
+        XCTAssertEqual(link.master, 5)
+        XCTAssertEqual(link.txQueueLength, 500)
+        XCTAssertEqual(link.group, 42)
+    }
+
+    func testMTURangesForDevicesNotMadeYet() {
+        XCTAssertEqual(LinkSettings.mtuRange(.tap), 68...65521)
+        XCTAssertEqual(LinkSettings.mtuRange(.tun), 68...65535)
+    }
+}
+
+/// A netlink peer that acknowledges every request, failing those it is told to.
+private final class FakeRouteKernel: @unchecked Sendable {
+    var datagrams: [[Netlink.Message]] = []
+    var failing: [Int: Errno] = [:]
+    private var pending: [UInt8] = []
+    private var count = 0
+
+    var system: SystemCalls {
+        var system = SystemCalls.live
+        system.socket = { _, _, _ in 1000 }
+        system.close = { _ in 0 }
+        system.send = { _, buffer, _ in
+            let messages = (try? Netlink.messages(in: Array(buffer))) ?? []
+            self.datagrams.append(messages)
+            for message in messages {
+                var payload: [UInt8] = []
+                payload.appendNative(-(self.failing[self.count]?.rawValue ?? 0))
+                payload += Array(message.encoded.prefix(16))
+                self.pending += Netlink.Message(type: UInt16(NLMSG_ERROR), flags: 0, sequence: message.sequence, payload: payload).encoded
+                self.count += 1
+            }
+            return buffer.count
+        }
+        system.recv = { _, buffer, _ in
+            let count = min(buffer.count, self.pending.count)
+            buffer.copyBytes(from: self.pending.prefix(count))
+            self.pending.removeFirst(count)
+            return count
+        }
+        return system
+    }
+}
+
+final class RouteSocketTests: XCTestCase {
+    func testChangesGoSixtyFourToADatagramAndEachGetsItsAnswer() throws {
+        let kernel = FakeRouteKernel()
+        kernel.failing = [3: .EPERM, 130: .EINVAL]
+        var socket = try RouteSocket(system: kernel.system)
+        let requests = (0..<150).map { LinkRequest(type: 16, index: Int32($0)) }
+        let results = try socket.change(requests)
+        XCTAssertEqual(kernel.datagrams.map(\.count), [64, 64, 22])
+        XCTAssertEqual(results.count, 150)
+        XCTAssertEqual(results[3], .EPERM)
+        XCTAssertEqual(results[130], .EINVAL)
+        XCTAssertEqual(results.compactMap { $0 }.count, 2)
+        XCTAssertTrue(kernel.datagrams.joined().allSatisfy { $0.flags & UInt16(NLM_F_ACK) != 0 })
+    }
+
+    func testSettingRefusalsSayWhatWasApplied() {
+        XCTAssertEqual(TapError.settingRefused("tap0", setting: "txqueuelen 5", .EPERM, applied: ["mtu 1400", "mac 02:00:00:00:00:01"]).message,
+                       "txqueuelen 5: refused by the kernel (Operation not permitted); applied before it: mtu 1400, mac 02:00:00:00:00:01")
+        XCTAssertEqual(TapError.settingRefused("tap0", setting: "mtu 1400", nil, applied: []).message,
+                       "mtu 1400: needs CAP_NET_ADMIN; nothing was changed")
+        XCTAssertEqual(TapError.settingRefused("tap0", setting: "up", nil, applied: []).category, .permission)
+    }
+}
