@@ -84,7 +84,7 @@ final class ParserTests: XCTestCase {
             (["create", "a", "--user", "x", "--no-owner"],
              "tapctl: create: options '--user' and '--no-owner' cannot be used together (see 'tapctl create --help')"),
             (["create", "a", "--json=1"], "tapctl: create: option '--json' takes no value (see 'tapctl create --help')"),
-            (["delete"], "tapctl: delete: missing NAME (see 'tapctl delete --help')"),
+            (["delete", "--match"], "tapctl: delete: option '--match' needs a value (GLOB) (see 'tapctl delete --help')"),
             (["delete", "a", "--force"], "tapctl: delete: unknown option '--force' (see 'tapctl delete --help')"),
             (["list", "tap0"], "tapctl: list: unexpected argument 'tap0' (see 'tapctl list --help')"),
             (["list", "--all"], "tapctl: list: unknown option '--all' (see 'tapctl list --help')"),
