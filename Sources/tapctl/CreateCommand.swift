@@ -51,7 +51,7 @@ private func runCreate(_ invocation: Invocation) throws(Failure) {
         request.group = try attempt(command, nil) { () throws(TapError) in try Accounts.groupID(group) }
     }
     let result = try attempt(command, request.name.value) { () throws(TapError) in try TapControl().create(request) }
-    try dropPrivileges(command)
+    try invocation.dropPrivileges()
     if invocation.json {
         emit(.object([("name", .string(result.name)), ("created", .bool(result.created))]))
     } else {

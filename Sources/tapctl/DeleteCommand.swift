@@ -42,7 +42,7 @@ private func runDelete(_ invocation: Invocation) throws(Failure) {
     let deleted = try attempt(command, subject) { () throws(TapError) in
         try TapControl().delete(selection, missingOK: invocation.has("missing-ok"))
     }
-    try dropPrivileges(command)
+    try invocation.dropPrivileges()
     if invocation.json {
         emit(.object([("deleted", .array(deleted.map { .string($0) }))]))
     }

@@ -68,7 +68,9 @@ func openAndDrop(_ invocation: Invocation, placingFrom start: CInt? = nil) throw
     var handoff = try attempt(command, request.name.value) { () throws(TapError) in try TapControl().open(request) }
     do {
         if let start { try handoff.place(from: start) }
-        try Capabilities.dropAll(becoming: identity, noNewPrivileges: invocation.has("no-new-privs"))
+        if !invocation.inBatch {
+            try Capabilities.dropAll(becoming: identity, noNewPrivileges: invocation.has("no-new-privs"))
+        }
     } catch {
         handoff.rollBack()
         throw Failure(error, command: command, subject: handoff.name)

@@ -18,7 +18,7 @@ let ifnameCommand = CommandSpec(
 
 private func runIfname(_ invocation: Invocation) throws(Failure) {
     let fd = try descriptorNumber(invocation)
-    try dropPrivileges(invocation.command.name)
+    try invocation.dropPrivileges()
     let interface = try attempt(invocation.command.name, nil) { () throws(TapError) in
         try TapControl().interface(ofDescriptor: fd)
     }

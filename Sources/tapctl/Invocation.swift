@@ -9,6 +9,8 @@ struct Invocation {
     let operands: [String]
     /// After "--", for a command that runs one.
     let trailing: [String]
+    /// A line of `--batch`: privileges stay until the last line.
+    var inBatch = false
 
     func has(_ flag: String) -> Bool { flags.contains(flag) }
 }

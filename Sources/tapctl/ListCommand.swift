@@ -29,7 +29,7 @@ let showCommand = CommandSpec(
 
 private func runList(_ invocation: Invocation) throws(Failure) {
     let devices = try attempt(invocation.command.name, nil) { () throws(TapError) in try TapControl().list() }
-    try dropPrivileges(invocation.command.name)
+    try invocation.dropPrivileges()
     let described = devices.map(DeviceReport.init)
     if invocation.json {
         emit(.array(described.map(\.json)))
@@ -42,7 +42,7 @@ private func runShow(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
     let name = try interfaceName(invocation.operands[0], command: command)
     let device = try attempt(command, name.value) { () throws(TapError) in try TapControl().show(name) }
-    try dropPrivileges(command)
+    try invocation.dropPrivileges()
     let report = DeviceReport(device)
     emit(invocation.json ? report.json.text : report.text)
 }

@@ -25,7 +25,7 @@ private func runOffload(_ invocation: Invocation) throws(Failure) {
     let offloads = try offloadList(list ?? "", command: command)
     let control = TapControl()
     let result = try attempt(command, target.subject) { () throws(TapError) in
-        try control.withTarget(target, opened: { () throws(TapError) in try Capabilities.dropAll() }) {
+        try control.withTarget(target, opened: invocation.drop) {
             (tun, link) throws(TapError) in try control.setOffloads(offloads, on: tun, device: link.name)
         }
     }

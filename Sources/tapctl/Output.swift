@@ -101,9 +101,17 @@ func attempt<T: ~Copyable>(_ command: String, _ subject: String?, _ body: () thr
     }
 }
 
-/// Gives up every capability; called once descriptors are open and privileged calls made.
-func dropPrivileges(_ command: String) throws(Failure) {
-    try attempt(command, nil) { () throws(TapError) in try Capabilities.dropAll() }
+extension Invocation {
+    /// Gives up every capability, for a core call's `opened` hook. In a batch
+    /// the later lines still need them: the batch drops them after its last line.
+    var drop: () throws(TapError) -> Void {
+        { [inBatch] () throws(TapError) in if !inBatch { try Capabilities.dropAll() } }
+    }
+
+    /// Gives up every capability once descriptors are open and privileged calls made.
+    func dropPrivileges() throws(Failure) {
+        try attempt(command.name, nil, drop)
+    }
 }
 
 /// A command-line name, checked before anything touches the kernel.

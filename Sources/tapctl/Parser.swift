@@ -5,33 +5,68 @@ enum Parser {
         case help(CommandSpec?)
         case version
         case run(Invocation)
+        /// `--batch FILE`: the lines of FILE, run by one process.
+        case batch(path: String, options: GlobalOptions)
     }
 
-    static func parse(_ arguments: [String], commands: [CommandSpec]) throws(Failure) -> Result {
+    /// The options before the command word.
+    struct GlobalOptions {
         var json = false
         var netns: String?
+        var batch: String?
+        var force = false
+    }
+
+    /// `inBatch`: a line of a batch file, where the options that change the
+    /// whole process belong on the command line instead.
+    static func parse(_ arguments: [String], commands: [CommandSpec], inBatch: Bool = false) throws(Failure) -> Result {
+        var options = GlobalOptions()
         var index = 0
+        func value(_ name: String, _ placeholder: String) throws(Failure) -> String {
+            let argument = arguments[index - 1]
+            let text: String
+            if argument.hasPrefix("--\(name)=") {
+                text = String(argument.dropFirst(name.count + 3))
+            } else {
+                guard index < arguments.count else {
+                    throw .usage(command: nil, message: "option '--\(name)' needs a value (\(placeholder))")
+                }
+                text = arguments[index]
+                index += 1
+            }
+            guard !text.isEmpty else { throw .usage(command: nil, message: "option '--\(name)' needs a value (\(placeholder))") }
+            return text
+        }
         while index < arguments.count, arguments[index].hasPrefix("-") {
             let argument = arguments[index]
             index += 1
-            switch argument {
-            case "--help", "-h": return .help(nil)
-            case "--version": return .version
-            case "--json", "-j": json = true
-            case "--netns", "-n":
-                guard index < arguments.count else {
-                    throw .usage(command: nil, message: "option '--netns' needs a value (NAME|PATH)")
-                }
-                guard netns == nil else { throw .usage(command: nil, message: "option '--netns' given twice") }
-                netns = arguments[index]
-                index += 1
-            case let other where other.hasPrefix("--netns="):
-                guard netns == nil else { throw .usage(command: nil, message: "option '--netns' given twice") }
-                netns = String(other.dropFirst("--netns=".count))
+            let name = argument.hasPrefix("--") ? String(argument.dropFirst(2).prefix { $0 != "=" }) : argument
+            if inBatch && ["netns", "-n", "batch", "force"].contains(name) {
+                throw .usage(command: nil, message: "option '\(argument)' belongs on tapctl's command line, before --batch")
+            }
+            switch name {
+            case "help", "-h": return .help(nil)
+            case "version": return .version
+            case "json", "-j": options.json = true
+            case "force": options.force = true
+            case "netns", "-n":
+                guard options.netns == nil else { throw .usage(command: nil, message: "option '--netns' given twice") }
+                options.netns = try value("netns", "NAME|PATH")
+            case "batch":
+                guard options.batch == nil else { throw .usage(command: nil, message: "option '--batch' given twice") }
+                options.batch = try value("batch", "FILE")
             default: throw .usage(command: nil, message: "unknown option '\(argument)'")
             }
         }
-        if netns?.isEmpty == true { throw .usage(command: nil, message: "option '--netns' needs a value (NAME|PATH)") }
+        if let path = options.batch {
+            if index < arguments.count {
+                throw .usage(command: nil, message: "unexpected argument '\(arguments[index])' after --batch FILE")
+            }
+            return .batch(path: path, options: options)
+        }
+        if options.force { throw .usage(command: nil, message: "option '--force' goes with --batch") }
+        let json = options.json
+        let netns = options.netns
         guard index < arguments.count else { throw .usage(command: nil, message: "no command given") }
         let word = arguments[index]
         let rest = Array(arguments[(index + 1)...])
@@ -46,9 +81,10 @@ enum Parser {
         guard let command = commands.first(where: { $0.name == word }) else {
             throw .usage(command: nil, message: "unknown command '\(word)'")
         }
-        let options = rest.prefix { $0 != "--" }
-        if options.contains(where: { $0 == "--help" || $0 == "-h" }) { return .help(command) }
-        return .run(try parseCommand(command, rest, json: json, netns: netns))
+        if rest.prefix(while: { $0 != "--" }).contains(where: { $0 == "--help" || $0 == "-h" }) { return .help(command) }
+        var invocation = try parseCommand(command, rest, json: json, netns: netns)
+        invocation.inBatch = inBatch
+        return .run(invocation)
     }
 
     private static func parseCommand(_ command: CommandSpec, _ arguments: [String], json: Bool,

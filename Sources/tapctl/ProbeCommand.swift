@@ -23,10 +23,10 @@ let probeCommand = CommandSpec(
 
 private func runProbe(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
-    let drop = { () throws(TapError) in try Capabilities.dropAll() }
+    let drop = invocation.drop
     guard !invocation.operands.isEmpty || invocation.values["fd"] != nil else {
         let kernel = try attempt(command, nil) { () throws(TapError) in try TapControl().probeKernel(opened: drop) }
-        try dropPrivileges(command)
+        try invocation.dropPrivileges()
         emit(invocation.json ? KernelReport(kernel).json.text : KernelReport(kernel).text)
         return
     }
@@ -34,7 +34,7 @@ private func runProbe(_ invocation: Invocation) throws(Failure) {
     let probe = try attempt(command, target.subject) { () throws(TapError) in
         try TapControl().probe(target, opened: drop)
     }
-    try dropPrivileges(command)
+    try invocation.dropPrivileges()
     let report = DeviceProbeReport(probe: probe)
     emit(invocation.json ? report.json.text : report.text)
 }

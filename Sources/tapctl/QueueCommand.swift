@@ -27,7 +27,7 @@ private func runQueue(_ invocation: Invocation) throws(Failure) {
     let name = try attempt(command, nil) { () throws(TapError) in
         try TapControl().setQueue(attached: action == "attach", fd: fd)
     }
-    try dropPrivileges(command)
+    try invocation.dropPrivileges()
     if invocation.json {
         emit(.object([("fd", .int(Int64(fd))), ("name", .string(name)), ("detached", .bool(action == "detach"))]))
     }

@@ -29,7 +29,7 @@ private func runSet(_ invocation: Invocation) throws(Failure) {
         try control.validate(settings, device: link.name, mode: link.mode)
         return try control.apply(settings, to: link.name)
     }
-    try dropPrivileges(command)
+    try invocation.dropPrivileges()
     if invocation.json {
         emit(.object([("name", .string(name.value)), ("applied", .array(applied.map { .string($0) }))]))
     }

@@ -28,7 +28,7 @@ private func runSndbuf(_ invocation: Invocation) throws(Failure) {
     let bytes = try sendBuffer(text ?? "", command: command)
     let control = TapControl()
     let result = try attempt(command, target.subject) { () throws(TapError) in
-        try control.withTarget(target, opened: { () throws(TapError) in try Capabilities.dropAll() }) {
+        try control.withTarget(target, opened: invocation.drop) {
             (tun, _) throws(TapError) in try control.setSendBuffer(bytes, on: tun)
         }
     }

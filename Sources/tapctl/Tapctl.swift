@@ -16,6 +16,8 @@ func tapctl(_ arguments: [String]) -> Int32 {
             emit(command.map(commandHelp) ?? mainHelp(commands))
         case .version:
             emit("tapctl \(version)")
+        case .batch(let path, let options):
+            return runBatch(path: path, options: options)
         case .run(let invocation):
             if let netns = invocation.netns {
                 try attempt(invocation.command.name, nil) { () throws(TapError) in try NetworkNamespace.enter(netns) }

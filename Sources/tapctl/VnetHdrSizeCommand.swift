@@ -22,7 +22,7 @@ private func runVnetHdrSize(_ invocation: Invocation) throws(Failure) {
     let size = try vnetHeaderSize(text ?? "", command: command)
     let control = TapControl()
     let result = try attempt(command, target.subject) { () throws(TapError) in
-        try control.withTarget(target, opened: { () throws(TapError) in try Capabilities.dropAll() }) {
+        try control.withTarget(target, opened: invocation.drop) {
             (tun, _) throws(TapError) in try control.setVnetHeaderSize(size, on: tun)
         }
     }

@@ -1,0 +1,96 @@
+import Glibc
+import TapCore
+
+/// `tapctl --batch FILE`: one command a line, run by one process, after
+/// `ip -batch`. The first failing line stops the run unless `--force`.
+func runBatch(path: String, options: Parser.GlobalOptions) -> Int32 {
+    guard let text = readAll(path) else {
+        write("tapctl: batch: cannot read \(path): \(Errno.current)\n", to: STDERR_FILENO)
+        return ExitStatus.failure.rawValue
+    }
+    do {
+        if let netns = options.netns {
+            try attempt("batch", nil) { () throws(TapError) in try NetworkNamespace.enter(netns) }
+        }
+    } catch {
+        write(error.line + "\n", to: STDERR_FILENO)
+        return error.status.rawValue
+    }
+    var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+    if lines.last?.isEmpty == true { lines.removeLast() }
+    var failed = 0
+    var firstStatus = ExitStatus.success
+    for (offset, line) in lines.enumerated() {
+        do {
+            let words = try batchWords(line)
+            guard !words.isEmpty else { continue }
+            try runLine((options.json ? ["--json"] : []) + words)
+        } catch {
+            let number = offset + 1
+            write("tapctl: line \(number): " + error.line.dropFirst("tapctl: ".count) + "\n", to: STDERR_FILENO)
+            if options.json {
+                emit(.object([("line", .int(Int64(number))), ("status", .int(Int64(error.status.rawValue))),
+                              ("error", .string(String(error.line.dropFirst("tapctl: ".count))))]))
+            }
+            if failed == 0 { firstStatus = error.status }
+            failed += 1
+            if !options.force { return error.status.rawValue }
+        }
+    }
+    do {
+        try attempt("batch", nil) { () throws(TapError) in try Capabilities.dropAll() }
+    } catch {
+        write(error.line + "\n", to: STDERR_FILENO)
+        return error.status.rawValue
+    }
+    guard failed > 0 else { return ExitStatus.success.rawValue }
+    write("tapctl: batch: \(failed) of \(lines.count) lines failed\n", to: STDERR_FILENO)
+    return failed == 1 ? firstStatus.rawValue : ExitStatus.failure.rawValue
+}
+
+private func batchWords(_ line: Substring) throws(Failure) -> [String] {
+    do {
+        return try BatchWords.split(line)
+    } catch {
+        throw .usage(command: nil, message: error.description)
+    }
+}
+
+/// One line: what changes the whole process has no place in a batch.
+private func runLine(_ words: [String]) throws(Failure) {
+    switch try Parser.parse(words, commands: commands, inBatch: true) {
+    case .help(let command):
+        emit(command.map(commandHelp) ?? mainHelp(commands))
+    case .version:
+        emit("tapctl \(version)")
+    case .batch:
+        throw .usage(command: nil, message: "--batch cannot be nested")
+    case .run(let invocation):
+        let name = invocation.command.name
+        if name == "exec" {
+            throw .usage(command: name, message: "exec replaces the process, so it cannot run in a batch")
+        }
+        if name == "send",
+           let option = ["user", "group", "no-new-privs"].first(where: { invocation.has($0) || invocation.values[$0] != nil }) {
+            throw .usage(command: name, message: "--\(option) changes the whole process, so it cannot be used in a batch")
+        }
+        try invocation.command.run(invocation)
+    }
+}
+
+/// The whole of a file, or of standard input for "-".
+private func readAll(_ path: String) -> String? {
+    let fd = path == "-" ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { if fd != STDIN_FILENO { close(fd) } }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if count < 0 && errno == EINTR { continue }
+        guard count >= 0 else { return nil }
+        if count == 0 { break }
+        bytes += chunk[..<count]
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
