@@ -9,7 +9,7 @@ SWIFT ?= swift
 BIN := .build/release/tapctl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps check-deps install-missing check demo install clean
+.PHONY: all build deps check-deps install-missing check demo bench install clean
 
 all: build
 
@@ -33,9 +33,18 @@ install-missing:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(PACKAGES) >/dev/null; \
 	fi
 
-# The product links the Swift runtime statically: about 1.6 ms to start, not 3-5.
+# The Swift runtime is linked statically, and so is libstdc++: the toolchain
+# asks for the shared one, and its symbol lookups were 60% of tapctl's start-up
+# (callgrind). A linker script named libstdc++.so, found first, points the
+# linker at the archive. glibc stays shared, for NSS (getpwnam and friends
+# crash in a static glibc here). No local rpath: nothing to search at start.
+STDCXX_A := $(shell g++ -print-file-name=libstdc++.a 2>/dev/null)
+STDCXX_DIR := .build/static-libstdc++
+STDCXX_FLAGS := $(if $(filter /%,$(STDCXX_A)),-Xlinker -L$(CURDIR)/$(STDCXX_DIR))
+
 build: deps
-	$(SWIFT) build -c release --static-swift-stdlib --product tapctl
+	@if [ -n "$(STDCXX_FLAGS)" ]; then mkdir -p $(STDCXX_DIR) && echo "INPUT($(STDCXX_A))" > $(STDCXX_DIR)/libstdc++.so; fi
+	$(SWIFT) build -c release --product tapctl --static-swift-stdlib --disable-local-rpath $(STDCXX_FLAGS)
 
 # Unit tests run anywhere. The kernel tests drive $(BIN) against the real TUN
 # driver inside a throwaway network namespace; without root they skip, and under
@@ -52,6 +61,12 @@ check: build check-deps
 
 demo: build
 	$(SUDO) scripts/in-netns env TAPCTL="$(CURDIR)/$(BIN)" scripts/demo
+
+# tapctl against ip in the same run; not part of check (timings are not assertions).
+bench: build
+	@$(MAKE) --no-print-directory install-missing PACKAGES="$$(command -v hyperfine >/dev/null || echo hyperfine) \
+		$$(test -x /usr/bin/time || echo time) $$(command -v ip >/dev/null || echo iproute2)"
+	$(SUDO) scripts/in-netns env TAPCTL="$(CURDIR)/$(BIN)" scripts/bench
 
 install: build
 	install -D -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/tapctl

@@ -19,14 +19,17 @@ public struct Identity: Equatable, Sendable {
 /// Giving up privilege with libcap. cap_set_proc acts on the calling thread only;
 /// tapctl has one thread.
 public enum Capabilities {
-    /// Empties every capability set, in the only order that works: the bounding
-    /// set while CAP_SETPCAP is still effective, then the ambient set, then (with
-    /// `identity`) groups, gid and uid while CAP_SETGID and CAP_SETUID are,
-    /// then effective, permitted and inheritable. With an empty bounding set a
-    /// program run afterwards gets no capability back, even as uid 0.
+    /// Empties the capability sets, in the only order that works: the bounding
+    /// set (with `forExec`) while CAP_SETPCAP is still effective, then the
+    /// ambient set, then (with `identity`) groups, gid and uid while CAP_SETGID
+    /// and CAP_SETUID are, then effective, permitted and inheritable. After
+    /// that the process holds no capability. The bounding set only limits what
+    /// a program executed later can regain (as uid 0, everything), so a command
+    /// that executes nothing leaves it, and its 80 system calls, alone.
     /// `noNewPrivileges` also sets PR_SET_NO_NEW_PRIVS (setuid bits stop working).
-    public static func dropAll(becoming identity: Identity? = nil, noNewPrivileges: Bool = false) throws(TapError) {
-        if hasEffective(CAP_SETPCAP) {
+    public static func dropAll(forExec: Bool = false, becoming identity: Identity? = nil,
+                               noNewPrivileges: Bool = false) throws(TapError) {
+        if forExec && hasEffective(CAP_SETPCAP) {
             for capability in 0..<cap_value_t(cap_max_bits()) where cap_get_bound(capability) >= 0 {
                 guard cap_drop_bound(capability) == 0 else { throw .capabilities("bounding set", .current) }
             }

@@ -27,7 +27,8 @@ public struct TapControl: Sendable {
     public func list() throws(TapError) -> [Device] {
         var socket = try RouteSocket(system: system)
         let links = try socket.tunLinks()
-        let holders = Holders.scan()
+        // /proc is the slow part of a listing: read it only when there is something to find.
+        let holders = links.isEmpty ? [:] : Holders.scan()
         return links.sorted { $0.name < $1.name }.map { Device(link: $0, holders: holders[$0.name] ?? []) }
     }
 
