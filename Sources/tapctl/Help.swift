@@ -6,6 +6,7 @@ func mainHelp(_ commands: [CommandSpec]) -> String {
     let list = commands.map { "  " + $0.name + String(repeating: " ", count: width - $0.name.count + 2) + $0.summary }
     return """
         Usage: tapctl [--json] [--netns NAME|PATH] COMMAND [ARGUMENT...]
+               tapctl [--json] [--netns NAME|PATH] [--force] --batch FILE
                tapctl help COMMAND | --help | --version
 
         Administer TUN/TAP devices for virtual machines.
@@ -18,6 +19,9 @@ func mainHelp(_ commands: [CommandSpec]) -> String {
           -j, --json               print JSON for programs instead of text for people
           -n, --netns NAME|PATH    act in network namespace NAME (/run/netns/NAME)
                                    or the namespace file PATH, like ip -n
+          --batch FILE             run one command a line from FILE (- for standard
+                                   input) in one process; the first failing line
+                                   stops the run unless --force
           -h, --help               show this help and exit
           --version                print the version and exit
 

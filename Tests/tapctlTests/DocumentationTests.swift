@@ -27,6 +27,11 @@ final class DocumentationTests: XCTestCase {
             XCTAssertTrue(readme.contains("| \(status) |"), "README lacks exit status \(status)")
         }
         XCTAssertTrue(man.contains(version), "man page names another version")
+        for option in ["--json", "--netns", "--batch", "--force", "--version"] {
+            XCTAssertTrue(man.contains(option), "man page lacks global \(option)")
+            XCTAssertTrue(readme.contains(option), "README lacks global \(option)")
+            XCTAssertTrue(mainHelp(commands).contains(option), "--help lacks global \(option)")
+        }
     }
 
     func testJSONKeysAreDocumented() throws {
@@ -36,7 +41,7 @@ final class DocumentationTests: XCTestCase {
                     "group_name", "any_user_can_attach", "queues", "disabled_queues", "processes", "pid", "command", "fd",
                     "created", "deleted", "detached", "queue_vnet_hdr", "offloads", "ethtool", "ufo", "vnet_hdr_size",
                     "sndbuf", "virtio_net", "kernel", "features", "vnet_hdr_sizes", "vnet_le", "vnet_be", "max_queues",
-                    "untested", "ifname", "tap_fds", "vhost_fds", "applied"]
+                    "untested", "ifname", "tap_fds", "vhost_fds", "applied", "line", "status", "error"]
         for key in keys {
             XCTAssertTrue(readme.contains("`\(key)`"), "README lacks JSON key \(key)")
             XCTAssertTrue(man.contains(key), "man page lacks JSON key \(key)")
