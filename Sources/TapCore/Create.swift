@@ -1,4 +1,5 @@
 import Glibc
+import CTapShim
 
 /// What `TapControl.create` makes.
 public struct CreateRequest: Sendable {
@@ -100,12 +101,27 @@ extension TapControl {
         } catch {
             throw error == .EINVAL ? .unmappedID("gid \(request.group ?? 0)") : .system("TUNSETGROUP", error)
         }
+        if request.multiQueue { try refuseIntruders(name) }
         do {
             if persistent { try tun.setPersistent(true) }
         } catch {
             throw .system("TUNSETPERSIST", error)
         }
         return OpenDevice(queue: queue, name: name)
+    }
+
+    /// Until TUNSETOWNER a new device has no owner, so any user who can open
+    /// /dev/net/tun may attach a queue to it; a single-queue device is safe
+    /// (ours is its one queue), but a multiqueue one may have gained a
+    /// stranger's queue, which would stay once the owner is set. Such a device
+    /// is deleted (RTM_DELLINK detaches every queue) rather than handed over.
+    private func refuseIntruders(_ name: String) throws(TapError) {
+        var socket = try RouteSocket(system: system)
+        guard let link = try socket.link(named: name), let tun = link.tun,
+              tun.queues + tun.disabledQueues > 1 else { return }
+        let holders = Holders.scan()[name] ?? []
+        _ = try socket.change([LinkRequest(type: UInt16(RTM_DELLINK), index: link.index)])
+        throw .intruder(name, holders: holders)
     }
 
     /// Under `existOK`: the existing device must be what was asked for.

@@ -21,6 +21,7 @@ public enum TapError: Error, Equatable, Sendable {
     case notFound(String)
     case notTunTap(String, kind: String?)
     case inUse(String, holders: [Holder])
+    case intruder(String, holders: [Holder])
     case needsNetAdmin(String)
     case notPermitted(String, owner: UInt32?, group: UInt32?)
     case notOpen(fd: CInt)
@@ -65,7 +66,7 @@ public enum TapError: Error, Equatable, Sendable {
         case .tunUnavailable(let errno): return errno == .EACCES || errno == .EPERM ? .permission : .failure
         case .notFound, .notTunTap, .noMatch: return .notFound
         case .alreadyExists, .existsDifferently: return .exists
-        case .inUse: return .busy
+        case .inUse, .intruder: return .busy
         case .notOpen, .notTunDescriptor, .unattachedDescriptor, .unmappedID, .capabilities, .offloadsRefused,
              .queueRefused, .notMultiQueue, .tooManyQueues, .vhostUnavailable, .descriptorTaken, .socketPath, .socketMissing,
              .socketRefused, .peerClosed, .peerSilent, .system:
@@ -96,6 +97,10 @@ public enum TapError: Error, Equatable, Sendable {
             guard !holders.isEmpty else { return "in use by a process this caller cannot see" }
             return "in use by " + holders.map { "pid \($0.pid) (\($0.command), fd \($0.fd))" }
                 .joined(separator: ", ")
+        case .intruder(_, let holders):
+            let who = holders.map { "pid \($0.pid) (\($0.command))" }.joined(separator: ", ")
+            return "another process" + (who.isEmpty ? "" : ", " + who + ",")
+                + " attached a queue before the owner was set; the device was deleted"
         case .needsNetAdmin:
             return "creating a device needs CAP_NET_ADMIN"
         case .notPermitted(let name, let owner, let group):

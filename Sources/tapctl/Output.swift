@@ -82,7 +82,7 @@ extension TapError {
     /// The device or descriptor an error is about, when it names one.
     var subject: String? {
         switch self {
-        case .alreadyExists(let name), .existsDifferently(let name, _), .notFound(let name),
+        case .alreadyExists(let name), .existsDifferently(let name, _), .notFound(let name), .intruder(let name, _),
              .notTunTap(let name, _), .inUse(let name, _), .needsNetAdmin(let name),
              .notPermitted(let name, _, _):
             return name

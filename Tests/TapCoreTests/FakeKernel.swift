@@ -6,12 +6,53 @@ final class FakeKernel: @unchecked Sendable {
     var calls: [String] = []
     var failures: [String: [Errno]] = [:]
     var closed: [CInt] = []
+    /// What was closed besides the netlink sockets (fd 1000 here).
+    var closedFiles: [CInt] { closed.filter { $0 != 1000 } }
     /// Paths opened, in order; each open gets the next number from 100.
     var opened: [String] = []
     /// Descriptors the fake process already has open.
     var openDescriptors: Set<CInt> = [0, 1, 2]
     var duplicated: [(CInt, CInt)] = []
     private var nextHigh: CInt = 200
+    /// rtnetlink: each datagram sent, errors to answer by request number, and
+    /// the queues a device it describes has.
+    var datagrams: [[Netlink.Message]] = []
+    var netlinkFailures: [Int: Errno] = [:]
+    var deviceQueues: UInt32 = 1
+    private var requests = 0
+    private var pending: [UInt8] = []
+
+    /// An RTM_NEWLINK reply for a multiqueue tap named in `request`.
+    private func linkReply(to request: Netlink.Message) -> [UInt8] {
+        let attributes = (try? Netlink.attributes(in: request.payload[16...])) ?? []
+        let name: String = attributes.first(where: { $0.type == 3 }).flatMap { $0.string } ?? "tap0"
+        var payload = [UInt8](repeating: 0, count: 16)
+        payload.replaceSubrange(4..<8, with: [7, 0, 0, 0])
+        payload += Netlink.encode([
+            .init(type: 3, string: name),
+            .init(nested: 18, [.init(type: 1, string: "tun"), .init(nested: 2, [
+                .init(type: 3, payload: [2]), .init(type: 7, payload: [1]), .init(type: 8, uint32: deviceQueues),
+            ])]),
+        ])
+        return Netlink.Message(type: 16, flags: 0, sequence: request.sequence, payload: payload).encoded
+    }
+
+    private func answer(_ messages: [Netlink.Message]) {
+        datagrams.append(messages)
+        for message in messages {
+            calls.append(message.type == 18 ? "RTM_GETLINK" : message.type == 17 ? "RTM_DELLINK" : "RTM_NEWLINK")
+            let failure = netlinkFailures[requests]
+            requests += 1
+            if message.type == 18 && failure == nil {
+                pending += linkReply(to: message)
+                continue
+            }
+            var payload: [UInt8] = []
+            payload.appendNative(-(failure?.rawValue ?? 0))
+            payload += Array(message.encoded.prefix(16))
+            pending += Netlink.Message(type: 2, flags: 0, sequence: message.sequence, payload: payload).encoded
+        }
+    }
 
     static let names: [UInt: String] = [
         0x400454ca: "TUNSETIFF", 0x400454cb: "TUNSETPERSIST", 0x400454cc: "TUNSETOWNER",
@@ -51,7 +92,17 @@ final class FakeKernel: @unchecked Sendable {
         }
         system.close = { fd in self.closed.append(fd); return 0 }
         system.ioctl = { _, request, _ in self.outcome(Self.names[request] ?? "ioctl \(request)") }
-        system.socket = { _, _, _ in self.outcome("socket") }
+        system.socket = { _, _, _ in self.outcome("socket") == 0 ? 1000 : -1 }
+        system.send = { _, buffer, _ in
+            self.answer((try? Netlink.messages(in: Array(buffer))) ?? [])
+            return buffer.count
+        }
+        system.recv = { _, buffer, _ in
+            let count = min(buffer.count, self.pending.count)
+            buffer.copyBytes(from: self.pending.prefix(count))
+            self.pending.removeFirst(count)
+            return count
+        }
         return system
     }
 }

@@ -21,6 +21,7 @@ final class HandoffTests: XCTestCase {
         XCTAssertEqual(handoff.tapFDs, [100, 101, 102])
         XCTAssertEqual(handoff.vhostFDs, [103, 104, 105])
         XCTAssertEqual(kernel.calls.filter { $0 == "TUNSETIFF" }.count, 3)
+        XCTAssertEqual(kernel.calls.filter { $0.hasPrefix("RTM_") }, ["RTM_GETLINK"], "one look for a stranger's queue")
         XCTAssertFalse(kernel.calls.contains("TUNSETPERSIST"), "without --persist the device is transient")
     }
 
@@ -32,7 +33,7 @@ final class HandoffTests: XCTestCase {
         XCTAssertEqual(handoff.vhostFDs, [5, 6])
         XCTAssertEqual(kernel.duplicated.map(\.1), [3, 4, 5, 6])
         // The originals and the parked copies are closed; only the placed ones stay.
-        XCTAssertEqual(Set(kernel.closed), Set([100, 101, 102, 103] + kernel.duplicated.map(\.0)))
+        XCTAssertEqual(Set(kernel.closedFiles), Set([100, 101, 102, 103] + kernel.duplicated.map(\.0)))
     }
 
     func testAnInheritedDescriptorInTheRangeIsNeverOverwritten() throws {
@@ -64,8 +65,25 @@ final class HandoffTests: XCTestCase {
         } catch {
             XCTAssertEqual(error, .vhostUnavailable(.ENOENT))
         }
-        XCTAssertEqual(Set(kernel.closed), [100, 101])
+        XCTAssertEqual(Set(kernel.closedFiles), [100, 101])
         XCTAssertEqual(kernel.calls.filter { $0 == "TUNSETPERSIST" }.count, 2, "persist on, then off again")
+    }
+
+    /// A multiqueue device that has a queue besides ours before its owner is
+    /// set has a stranger's: it is deleted, never handed over.
+    func testAStrangersQueueGetsTheNewDeviceDeleted() throws {
+        let kernel = FakeKernel()
+        kernel.deviceQueues = 2
+        do {
+            _ = try TapControl(system: kernel.system).open(try request(queues: 2, vhost: false))
+            XCTFail("handed over a device with a stranger's queue")
+        } catch {
+            XCTAssertEqual(error as? TapError, .intruder("vm0", holders: []))
+        }
+        XCTAssertEqual(kernel.calls.filter { $0.hasPrefix("RTM_") }, ["RTM_GETLINK", "RTM_DELLINK"])
+        XCTAssertEqual(kernel.closedFiles, [100], "our queue closed")
+        XCTAssertEqual(TapError.intruder("vm0", holders: [Holder(pid: 9, command: "evil", fd: 3)]).message,
+                       "another process, pid 9 (evil), attached a queue before the owner was set; the device was deleted")
     }
 
     func testTheHeaderDescribesTheMessage() throws {

@@ -66,43 +66,10 @@ final class LinkSettingsTests: XCTestCase {
     }
 }
 
-/// A netlink peer that acknowledges every request, failing those it is told to.
-private final class FakeRouteKernel: @unchecked Sendable {
-    var datagrams: [[Netlink.Message]] = []
-    var failing: [Int: Errno] = [:]
-    private var pending: [UInt8] = []
-    private var count = 0
-
-    var system: SystemCalls {
-        var system = SystemCalls.live
-        system.socket = { _, _, _ in 1000 }
-        system.close = { _ in 0 }
-        system.send = { _, buffer, _ in
-            let messages = (try? Netlink.messages(in: Array(buffer))) ?? []
-            self.datagrams.append(messages)
-            for message in messages {
-                var payload: [UInt8] = []
-                payload.appendNative(-(self.failing[self.count]?.rawValue ?? 0))
-                payload += Array(message.encoded.prefix(16))
-                self.pending += Netlink.Message(type: UInt16(NLMSG_ERROR), flags: 0, sequence: message.sequence, payload: payload).encoded
-                self.count += 1
-            }
-            return buffer.count
-        }
-        system.recv = { _, buffer, _ in
-            let count = min(buffer.count, self.pending.count)
-            buffer.copyBytes(from: self.pending.prefix(count))
-            self.pending.removeFirst(count)
-            return count
-        }
-        return system
-    }
-}
-
 final class RouteSocketTests: XCTestCase {
     func testChangesGoSixtyFourToADatagramAndEachGetsItsAnswer() throws {
-        let kernel = FakeRouteKernel()
-        kernel.failing = [3: .EPERM, 130: .EINVAL]
+        let kernel = FakeKernel()
+        kernel.netlinkFailures = [3: .EPERM, 130: .EINVAL]
         var socket = try RouteSocket(system: kernel.system)
         let requests = (0..<150).map { LinkRequest(type: 16, index: Int32($0)) }
         let results = try socket.change(requests)
