@@ -9,7 +9,7 @@ SWIFT ?= swift
 BIN := .build/release/tapctl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps check-deps install-missing check demo bench install clean
+.PHONY: all build deps check-deps install-missing check fuzz demo bench install clean
 
 all: build
 
@@ -58,6 +58,10 @@ check: build check-deps
 		echo "not root: the kernel tests will skip"; \
 		TAPCTL_BIN="$(CURDIR)/$(BIN)" $(SWIFT) test --skip-build --disable-swift-testing; \
 	fi
+
+# The parser fuzz of make check, forty times longer.
+fuzz: deps
+	TAPCTL_FUZZ_COUNT=200000 $(SWIFT) test --disable-swift-testing --filter FuzzTests
 
 demo: build
 	$(SUDO) scripts/in-netns env TAPCTL="$(CURDIR)/$(BIN)" scripts/demo

@@ -57,12 +57,40 @@ final class HypervisorKernelTests: KernelTestCase {
     /// The device's owner, with no capability at all. /dev/net/tun is 0600 on
     /// these machines (Debian ships 0666), so a private mount namespace gets a
     /// 0666 node of the same device; the host's node is untouched.
+    /// As an unprivileged uid: its own tap can be probed, offloaded, handed to
+    /// a program whose queues it can detach; another user's tap is refused,
+    /// naming its owner.
+    func testTheUnprivilegedOwnerWorksItsOwnTap() throws {
+        XCTAssertEqual(tapctl("create", "mine", "--multiqueue", "--user", "nobody").status, 0)
+        XCTAssertEqual(tapctl("create", "theirs", "--user", "1234").status, 0)
+        let nobody = asNobody()
+        let offload = spawn(nobody + [Self.binary, "offload", "mine", "csum,tso4"])
+        XCTAssertEqual(offload.stdout, "csum,tso4\n", offload.stderr)
+        let probe = spawn(nobody + [Self.binary, "probe", "mine", "--json"])
+        XCTAssertEqual(probe.status, 0, probe.stderr)
+        XCTAssertTrue(probe.stdout.contains(#""offloads":["csum","tso4"]"#), probe.stdout)
+        let queue = spawn(nobody + [Self.binary, "exec", "mine", "--queues", "2", "--",
+                                    Self.binary, "queue", "detach", "--fd", "4", "--json"])
+        XCTAssertEqual(queue.stdout, #"{"fd":4,"name":"mine","detached":true}"# + "\n", queue.stderr)
+        let refused = spawn(nobody + [Self.binary, "offload", "theirs", "csum"])
+        XCTAssertEqual(refused.status, 3)
+        XCTAssertEqual(refused.stderr, "tapctl: offload theirs: needs CAP_NET_ADMIN or ownership of theirs (owner uid 1234); "
+                       + "run it as root or as the device's owner\n")
+        XCTAssertEqual(spawn(nobody + [Self.binary, "delete", "theirs"]).status, 3)
+        XCTAssertEqual(spawn(nobody + [Self.binary, "delete", "mine"]).status, 0, "its owner may delete it")
+    }
+
+    /// Runs a command as uid 65534 with a 0666 /dev/net/tun in a private mount namespace.
+    private func asNobody() -> [String] {
+        let node = "/tmp/tapctl-tun-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let script = "mknod -m 0666 \(node) c 10 200 && mount --bind \(node) /dev/net/tun && rm \(node) && exec \"$@\""
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"] + Self.nobody
+    }
+
     func testTheUnprivilegedOwnerCanExecQemu() throws {
         try requireQemu()
         XCTAssertEqual(tapctl("create", "tap0", "--multiqueue", "--user", "nobody").status, 0)
-        let node = "/tmp/tapctl-tun-\(getpid())"
-        let script = "mknod -m 0666 \(node) c 10 200 && mount --bind \(node) /dev/net/tun && rm \(node) && exec \"$@\""
-        let asNobody = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"] + Self.nobody
+        let asNobody = asNobody()
         let report = spawn(asNobody + [Self.binary, "exec", "tap0", "--queues", "2", "--", ExecKernelTests.helper, "report"])
         XCTAssertEqual(report.status, 0, report.stderr)
         XCTAssertTrue(report.stdout.contains(#""3":"tap0","4":"tap0""#), report.stdout)
