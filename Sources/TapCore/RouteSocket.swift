@@ -100,7 +100,8 @@ struct RouteSocket: ~Copyable {
             } catch {
                 throw .system("reading a netlink reply", error)
             }
-            guard count <= buffer.count else { throw .system("reading a netlink reply", .EIO) }
+            // A netlink socket never reads 0 bytes or a truncated datagram; either would loop here.
+            guard count > 0, count <= buffer.count else { throw .system("reading a netlink reply", .EIO) }
             let received: [Netlink.Message]
             do {
                 received = try Netlink.messages(in: Array(buffer[..<count]))

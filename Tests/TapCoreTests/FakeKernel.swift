@@ -21,6 +21,20 @@ final class FakeKernel: @unchecked Sendable {
     var deviceQueues: UInt32 = 1
     private var requests = 0
     private var pending: [UInt8] = []
+    /// Fail the call with this number (every system call and netlink request
+    /// counts, from 0) with `failWith`; `position` counts as they happen.
+    var failAt: Int?
+    var failWith = Errno.EINVAL
+    private(set) var position = 0
+    /// Positions that were netlink requests, whose "errno" is the kernel's
+    /// answer, not an interrupted system call.
+    private(set) var netlinkPositions: Set<Int> = []
+
+    /// The next call's injected failure, if it is the one to fail.
+    private func injected() -> Errno? {
+        defer { position += 1 }
+        return position == failAt ? failWith : nil
+    }
 
     /// An RTM_NEWLINK reply for a multiqueue tap named in `request`.
     private func linkReply(to request: Netlink.Message) -> [UInt8] {
@@ -31,7 +45,8 @@ final class FakeKernel: @unchecked Sendable {
         payload += Netlink.encode([
             .init(type: 3, string: name),
             .init(nested: 18, [.init(type: 1, string: "tun"), .init(nested: 2, [
-                .init(type: 3, payload: [2]), .init(type: 7, payload: [1]), .init(type: 8, uint32: deviceQueues),
+                .init(type: 3, payload: [2]), .init(type: 6, payload: [1]), .init(type: 7, payload: [1]),
+                .init(type: 8, uint32: deviceQueues),
             ])]),
         ])
         return Netlink.Message(type: 16, flags: 0, sequence: request.sequence, payload: payload).encoded
@@ -41,10 +56,14 @@ final class FakeKernel: @unchecked Sendable {
         datagrams.append(messages)
         for message in messages {
             calls.append(message.type == 18 ? "RTM_GETLINK" : message.type == 17 ? "RTM_DELLINK" : "RTM_NEWLINK")
-            let failure = netlinkFailures[requests]
+            netlinkPositions.insert(position)
+            let failure = injected() ?? netlinkFailures[requests]
             requests += 1
             if message.type == 18 && failure == nil {
                 pending += linkReply(to: message)
+                if message.flags & 0x300 != 0 {  // a dump ends with NLMSG_DONE
+                    pending += Netlink.Message(type: 3, flags: 2, sequence: message.sequence, payload: [0, 0, 0, 0]).encoded
+                }
                 continue
             }
             var payload: [UInt8] = []
@@ -61,6 +80,10 @@ final class FakeKernel: @unchecked Sendable {
 
     private func outcome(_ name: String) -> CInt {
         calls.append(name)
+        if let errno = injected() {
+            Errno.current = errno
+            return -1
+        }
         guard var queue = failures[name], !queue.isEmpty else { return 0 }
         Errno.current = queue.removeFirst()
         failures[name] = queue

@@ -1,0 +1,74 @@
+import XCTest
+import Glibc
+@testable import TapCore
+
+/// Every system call of an operation failed in turn, with each errno: the
+/// operation must fail cleanly (a typed error with a sentence, never a crash),
+/// close every descriptor it opened, and never make a device persistent
+/// without its owner and group. EINTR at any position must change nothing.
+final class FaultSweepTests: XCTestCase {
+    private static let errnos: [Errno] = [.EPERM, .EBUSY, .ENOMEM, .EINVAL]
+
+    /// Runs `operation` once clean to count its calls, then once per call and errno.
+    private func sweep(_ name: String, setup: (FakeKernel) -> Void = { _ in },
+                       _ operation: (TapControl) throws -> Void) -> Int {
+        let clean = FakeKernel()
+        setup(clean)
+        XCTAssertNoThrow(try operation(TapControl(system: clean.system)), "\(name) without faults")
+        var positions = 0
+        for position in 0..<clean.position {
+            // EINTR is retried by the system call layer; a netlink answer is the kernel's verdict.
+            for errno in Self.errnos + (clean.netlinkPositions.contains(position) ? [] : [.EINTR]) {
+                let kernel = FakeKernel()
+                setup(kernel)
+                kernel.failAt = position
+                kernel.failWith = errno
+                do {
+                    try operation(TapControl(system: kernel.system))
+                } catch let error as TapError {
+                    XCTAssertNotEqual(errno, .EINTR, "\(name): EINTR at call \(position) was not retried: \(error)")
+                    XCTAssertFalse(error.message.isEmpty)
+                } catch {
+                    XCTFail("\(name): untyped error \(error)")
+                }
+                let opened = Set((0..<kernel.opened.count).map { CInt(100 + $0) })
+                XCTAssertTrue(opened.isSubset(of: Set(kernel.closedFiles)),
+                              "\(name): fd leaked with \(errno) at call \(position) (\(kernel.calls))")
+                if let persist = kernel.calls.firstIndex(of: "TUNSETPERSIST"), kernel.calls.contains("TUNSETOWNER") {
+                    XCTAssertLessThan(kernel.calls.firstIndex(of: "TUNSETOWNER") ?? .max, persist, name)
+                }
+                positions += 1
+            }
+        }
+        return positions
+    }
+
+    func testEveryPositionOfEveryOperation() throws {
+        var request = CreateRequest(name: try InterfaceName("tap0"))
+        request.owner = .user(1000)
+        request.group = 27
+        request.multiQueue = true
+        var handoff = HandoffRequest(name: try InterfaceName("vm0"))
+        handoff.queues = 2
+        handoff.vhostNet = true
+        handoff.create = CreateRequest(name: try InterfaceName("vm0"))
+        handoff.vnetHeaderSize = 12
+        var settings = LinkSettings()
+        settings.mtu = 9000
+        settings.up = true
+        var total = 0
+        total += sweep("create") { _ = try $0.create(request) }
+        total += sweep("exec/send open and place") { control in
+            var opened = try control.open(handoff)
+            try opened.place(from: 3)
+        }
+        total += sweep("set") { _ = try $0.apply(settings, to: "tap0") }
+        total += sweep("delete", setup: { $0.deviceQueues = 0 }) { _ = try $0.delete(.names([try InterfaceName("tap0")])) }
+        total += sweep("queue detach") { _ = try $0.setQueue(attached: false, fd: 5) }
+        total += sweep("vnet-hdr-size") { control in
+            _ = try control.setVnetHeaderSize(12, on: TunDescriptor(5, system: control.system))
+        }
+        print("fault injection: \(total) positions (call × errno) covered")
+        XCTAssertGreaterThan(total, 100)
+    }
+}
