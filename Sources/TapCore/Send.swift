@@ -22,29 +22,10 @@ extension Handoff {
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: pathBytes) }
         let socket = try connect(&address, path: path)
         defer { _ = system.close(socket) }
-        let fds = tapFDs + vhostFDs
-        var payload = Array(header.utf8)
-        var control = [UInt8](repeating: 0, count: ctap_cmsg_space(fds.count * MemoryLayout<CInt>.size))
+        let payload = Array(header.utf8)
         let sent: Int
         do {
-            sent = try retryingEINTR {
-                payload.withUnsafeMutableBytes { payloadBytes in
-                    control.withUnsafeMutableBytes { controlBytes in
-                        let header = controlBytes.baseAddress!.assumingMemoryBound(to: cmsghdr.self)
-                        header.pointee.cmsg_len = ctap_cmsg_len(fds.count * MemoryLayout<CInt>.size)
-                        header.pointee.cmsg_level = SOL_SOCKET
-                        header.pointee.cmsg_type = CInt(SCM_RIGHTS)
-                        fds.withUnsafeBytes { UnsafeMutableRawPointer(ctap_cmsg_data(header)).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-                        var vector = iovec(iov_base: payloadBytes.baseAddress, iov_len: payloadBytes.count)
-                        return withUnsafeMutablePointer(to: &vector) { vector in
-                            var message = msghdr(msg_name: nil, msg_namelen: 0, msg_iov: vector, msg_iovlen: 1,
-                                                 msg_control: controlBytes.baseAddress, msg_controllen: controlBytes.count,
-                                                 msg_flags: 0)
-                            return system.sendmsg(socket, &message, CInt(MSG_NOSIGNAL))
-                        }
-                    }
-                }
-            }
+            sent = try passDescriptors(tapFDs + vhostFDs, with: payload, over: socket, system: system)
         } catch {
             throw error == .EPIPE || error == .ECONNRESET ? .peerClosed(path) : .system("sendmsg", error)
         }
@@ -85,5 +66,30 @@ extension Handoff {
             }
         }
         throw .system("connecting to \(path)", .EPROTOTYPE)
+    }
+}
+
+/// One sendmsg of `payload` with `fds` in a single SCM_RIGHTS control message;
+/// MSG_NOSIGNAL, so a closed peer is EPIPE rather than a signal.
+func passDescriptors(_ fds: [CInt], with payload: [UInt8], over socket: CInt, system: SystemCalls) throws(Errno) -> Int {
+    var payload = payload
+    var control = [UInt8](repeating: 0, count: ctap_cmsg_space(fds.count * MemoryLayout<CInt>.size))
+    return try retryingEINTR {
+        payload.withUnsafeMutableBytes { payloadBytes in
+            control.withUnsafeMutableBytes { controlBytes in
+                let header = controlBytes.baseAddress!.assumingMemoryBound(to: cmsghdr.self)
+                header.pointee.cmsg_len = ctap_cmsg_len(fds.count * MemoryLayout<CInt>.size)
+                header.pointee.cmsg_level = SOL_SOCKET
+                header.pointee.cmsg_type = CInt(SCM_RIGHTS)
+                fds.withUnsafeBytes { UnsafeMutableRawPointer(ctap_cmsg_data(header)).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                var vector = iovec(iov_base: payloadBytes.baseAddress, iov_len: payloadBytes.count)
+                return withUnsafeMutablePointer(to: &vector) { vector in
+                    var message = msghdr(msg_name: nil, msg_namelen: 0, msg_iov: vector, msg_iovlen: 1,
+                                         msg_control: controlBytes.baseAddress, msg_controllen: controlBytes.count,
+                                         msg_flags: 0)
+                    return system.sendmsg(socket, &message, CInt(MSG_NOSIGNAL))
+                }
+            }
+        }
     }
 }

@@ -39,6 +39,9 @@ public enum TapError: Error, Equatable, Sendable {
     case vhostUnavailable(Errno)
     case descriptorTaken(fd: CInt)
     case invalidSetting(String)
+    case accessListMissing(Errno)
+    case accessListMalformed(line: Int, String)
+    case accessDenied(String)
     case noMatch(String)
     case noNamespace(String, path: String)
     case notANamespace(String)
@@ -46,6 +49,7 @@ public enum TapError: Error, Equatable, Sendable {
     /// The errno is nil for "needs CAP_NET_ADMIN".
     case settingRefused(String, setting: String, Errno?, applied: [String])
     case socketPath(String)
+    case notASocket(fd: CInt)
     case socketMissing(String)
     case socketRefused(String)
     case peerClosed(String)
@@ -62,13 +66,13 @@ public enum TapError: Error, Equatable, Sendable {
         case .noNamespace, .notANamespace: return .notFound
         case .namespacePermission: return .permission
         case .settingRefused(_, _, let errno, _): return errno == nil ? .permission : .failure
-        case .needsNetAdmin, .notPermitted: return .permission
+        case .needsNetAdmin, .notPermitted, .accessListMissing, .accessListMalformed, .accessDenied: return .permission
         case .tunUnavailable(let errno): return errno == .EACCES || errno == .EPERM ? .permission : .failure
         case .notFound, .notTunTap, .noMatch: return .notFound
         case .alreadyExists, .existsDifferently: return .exists
         case .inUse, .intruder: return .busy
         case .notOpen, .notTunDescriptor, .unattachedDescriptor, .unmappedID, .capabilities, .offloadsRefused,
-             .queueRefused, .notMultiQueue, .tooManyQueues, .vhostUnavailable, .descriptorTaken, .socketPath, .socketMissing,
+             .queueRefused, .notMultiQueue, .tooManyQueues, .vhostUnavailable, .descriptorTaken, .socketPath, .notASocket, .socketMissing,
              .socketRefused, .peerClosed, .peerSilent, .system:
             return .failure
         }
@@ -148,6 +152,12 @@ public enum TapError: Error, Equatable, Sendable {
             return "entering network namespace \(name) needs CAP_SYS_ADMIN"
         case .noMatch(let pattern):
             return "no tun/tap device matches '\(pattern)'"
+        case .accessListMissing(let errno):
+            return "privileged-helper mode allows nothing without \(AccessList.path) (\(errno))"
+        case .accessListMalformed(let line, let why):
+            return "\(AccessList.path) line \(line): \(why); privileged-helper mode allows nothing until it is fixed"
+        case .accessDenied(let what):
+            return what
         case .invalidSetting(let problem):
             return problem
         case .settingRefused(_, let setting, let errno, let applied):
@@ -156,6 +166,8 @@ public enum TapError: Error, Equatable, Sendable {
                 : "; applied before it: " + applied.joined(separator: ", "))
         case .socketPath(let path):
             return "'\(path)' cannot be a Unix socket path (1 to 107 bytes)"
+        case .notASocket(let fd):
+            return "fd \(fd) is not a Unix socket"
         case .socketMissing(let path):
             return "no socket at \(path)"
         case .socketRefused(let path):

@@ -75,7 +75,7 @@ private func runLine(_ words: [String]) throws(Failure) {
            let option = ["user", "group", "no-new-privs"].first(where: { invocation.has($0) || invocation.values[$0] != nil }) {
             throw .usage(command: name, message: "--\(option) changes the whole process, so it cannot be used in a batch")
         }
-        try invocation.command.run(invocation)
+        try perform(invocation)
     }
 }
 

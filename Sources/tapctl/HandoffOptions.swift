@@ -69,7 +69,8 @@ func openAndDrop(_ invocation: Invocation, placingFrom start: CInt? = nil) throw
     do {
         if let start { try handoff.place(from: start) }
         if !invocation.inBatch {
-            try Capabilities.dropAll(forExec: true, becoming: identity, noNewPrivileges: invocation.has("no-new-privs"))
+            try Capabilities.dropAll(forExec: true, becoming: identity,
+                                     noNewPrivileges: invocation.has("no-new-privs") || PrivilegedHelper.isActive)
         }
     } catch {
         handoff.rollBack()

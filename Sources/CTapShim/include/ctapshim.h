@@ -53,6 +53,13 @@ static inline int ctap_set_no_new_privs(void) {
 int setns(int fd, int nstype);
 static inline int ctap_setns_net(int fd) { return setns(fd, 0x40000000 /* CLONE_NEWNET */); }
 
+// getauxval(AT_SECURE): set by the kernel when exec raised privilege.
+unsigned long getauxval(unsigned long type);
+static inline int ctap_secure_exec(void) { return getauxval(23 /* AT_SECURE */) != 0; }
+
+// PR_SET_KEEPCAPS around setuid, for a setuid-root helper that keeps CAP_NET_ADMIN.
+static inline int ctap_keep_capabilities(int on) { return prctl(PR_SET_KEEPCAPS, on, 0, 0, 0); }
+
 // SCM_RIGHTS: the CMSG_* macros.
 static inline size_t ctap_cmsg_space(size_t length) { return CMSG_SPACE(length); }
 static inline size_t ctap_cmsg_len(size_t length) { return CMSG_LEN(length); }

@@ -1,0 +1,40 @@
+import TapCore
+
+let bridgeHelperCommand = CommandSpec(
+    name: "bridge-helper",
+    operands: "",
+    operandCount: 0...0,
+    summary: "act as QEMU's bridge helper (-netdev bridge, helper=)",
+    details: """
+        Speaks the protocol of qemu-bridge-helper: QEMU runs it with --fd, a
+        Unix socket, and --br. tapctl makes a tap from tap%d (with a virtio-net
+        header under --use-vnet), gives it the bridge's MTU and the address
+        fe:ff:ff:ff:ff:ff, adds it to the bridge, brings it up, and sends its
+        descriptor over the socket. The tap lives as long as QEMU holds it.
+        Installed setuid root or with cap_net_admin, it obeys /etc/tapctl/acl.
+        Use it as: -netdev bridge,id=n0,br=br0,helper="/usr/local/sbin/tapctl bridge-helper"
+        """,
+    options: [
+        OptionSpec("use-vnet", "open the tap with IFF_VNET_HDR"),
+        OptionSpec("fd", value: "N", "the Unix socket to send the tap over (required)"),
+        OptionSpec("br", value: "BRIDGE", "the bridge (default br0, as QEMU's)"),
+    ] + commonOptions,
+    exclusive: [],
+    run: runBridgeHelper
+)
+
+/// The bridge an invocation of bridge-helper names.
+func helperBridge(_ invocation: Invocation) throws(Failure) -> String {
+    try interfaceName(invocation.values["br"] ?? "br0", command: invocation.command.name).value
+}
+
+private func runBridgeHelper(_ invocation: Invocation) throws(Failure) {
+    let command = invocation.command.name
+    let socket = try descriptorNumber(invocation)
+    let bridge = try helperBridge(invocation)
+    let name = try attempt(command, bridge) { () throws(TapError) in
+        try TapControl().bridgeHelper(bridge: bridge, vnetHeader: invocation.has("use-vnet"), socket: socket)
+    }
+    try invocation.dropPrivileges()
+    if invocation.json { emit(.object([("name", .string(name)), ("bridge", .string(bridge))])) }
+}
