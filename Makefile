@@ -23,7 +23,7 @@ deps:
 check-deps: deps
 	@$(MAKE) --no-print-directory install-missing PACKAGES="$$(command -v mandoc >/dev/null || echo mandoc) \
 		$$(command -v ip >/dev/null || echo iproute2) $$(command -v setpriv >/dev/null || echo util-linux) \
-		$$(command -v ethtool >/dev/null || echo ethtool) \
+		$$(command -v ethtool >/dev/null || echo ethtool) $$(command -v setcap >/dev/null || echo libcap2-bin) \
 		$$(command -v qemu-system-x86_64 >/dev/null || echo qemu-system-x86)"
 
 install-missing:

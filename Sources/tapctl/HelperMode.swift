@@ -8,12 +8,20 @@ import TapCore
 func authorize(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
     let (uid, groups) = PrivilegedHelper.caller
-    let acl = try attempt(command, nil) { () throws(TapError) in try AccessList.load() }
+    var acl: AccessList?
     func denied(_ subject: String?, _ why: String) -> Failure {
         Failure(.accessDenied(why), command: command, subject: subject)
     }
     func allowed(_ object: AccessList.Object, _ name: String) throws(Failure) {
-        guard acl.allows(object, name, user: uid, groups: groups) else {
+        // Read when a rule is needed: listing needs none, so no file is no obstacle there.
+        let rules: AccessList
+        if let loaded = acl {
+            rules = loaded
+        } else {
+            rules = try attempt(command, nil) { () throws(TapError) in try AccessList.load() }
+            acl = rules
+        }
+        guard rules.allows(object, name, user: uid, groups: groups) else {
             throw denied(name, "\(AccessList.path) does not allow uid \(uid) this \(object.rawValue)")
         }
     }
