@@ -41,7 +41,7 @@ final class DocumentationTests: XCTestCase {
                     "group_name", "any_user_can_attach", "queues", "disabled_queues", "processes", "pid", "command", "fd",
                     "created", "deleted", "detached", "queue_vnet_hdr", "offloads", "ethtool", "ufo", "vnet_hdr_size",
                     "sndbuf", "virtio_net", "kernel", "features", "vnet_hdr_sizes", "vnet_le", "vnet_be", "max_queues",
-                    "untested", "ifname", "tap_fds", "vhost_fds", "applied", "line", "status", "error"]
+                    "untested", "ifname", "tap_fds", "vhost_fds", "applied", "line", "status", "error", "bridge"]
         for key in keys {
             XCTAssertTrue(readme.contains("`\(key)`"), "README lacks JSON key \(key)")
             XCTAssertTrue(man.contains(key), "man page lacks JSON key \(key)")
