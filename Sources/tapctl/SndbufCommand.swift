@@ -26,11 +26,8 @@ private func runSndbuf(_ invocation: Invocation) throws(Failure) {
                      + "so it is set on a queue a program holds (--fd N), not on \(name)")
     }
     let bytes = try sendBuffer(text ?? "", command: command)
-    let control = TapControl()
-    let result = try attempt(command, target.subject) { () throws(TapError) in
-        try control.withTarget(target, opened: invocation.drop) {
-            (tun, _) throws(TapError) in try control.setSendBuffer(bytes, on: tun)
-        }
+    let result = try invocation.onTarget(target) { (control, tun, _) throws(TapError) in
+        try control.setSendBuffer(bytes, on: tun)
     }
     emit(invocation.json ? JSON.object([("sndbuf", .int(Int64(result)))]).text : sendBufferText(result))
 }

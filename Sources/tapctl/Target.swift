@@ -31,3 +31,15 @@ extension Target {
 }
 
 let fdOption = OptionSpec("fd", value: "N", "act on inherited descriptor N instead of a device NAME")
+
+extension Invocation {
+    /// Runs `body` on the target's queue (see TapControl.withTarget), giving
+    /// up privileges once the queue is open; errors name the target.
+    func onTarget<T>(_ target: Target,
+                     _ body: (TapControl, TunDescriptor, TunLink) throws(TapError) -> T) throws(Failure) -> T {
+        let control = TapControl()
+        return try attempt(command.name, target.subject) { () throws(TapError) in
+            try control.withTarget(target, opened: drop) { (tun, link) throws(TapError) in try body(control, tun, link) }
+        }
+    }
+}

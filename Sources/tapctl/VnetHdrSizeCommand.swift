@@ -20,11 +20,8 @@ private func runVnetHdrSize(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
     let (target, text) = try target(invocation, value: "SIZE")
     let size = try vnetHeaderSize(text ?? "", command: command)
-    let control = TapControl()
-    let result = try attempt(command, target.subject) { () throws(TapError) in
-        try control.withTarget(target, opened: invocation.drop) {
-            (tun, _) throws(TapError) in try control.setVnetHeaderSize(size, on: tun)
-        }
+    let result = try invocation.onTarget(target) { (control, tun, _) throws(TapError) in
+        try control.setVnetHeaderSize(size, on: tun)
     }
     emit(invocation.json ? JSON.object([("vnet_hdr_size", .int(Int64(result)))]).text : String(result))
 }
