@@ -32,6 +32,7 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let ECONNREFUSED = Errno(rawValue: Glibc.ECONNREFUSED)
     public static let EPROTOTYPE = Errno(rawValue: Glibc.EPROTOTYPE)
     public static let ENOTSOCK = Errno(rawValue: Glibc.ENOTSOCK)
+    public static let EISCONN = Errno(rawValue: Glibc.EISCONN)
 
     /// The C library's sentence for this error, e.g. "Device or resource busy".
     public var description: String { String(cString: strerror(rawValue)) }

@@ -54,9 +54,13 @@ extension Handoff {
             } catch {
                 throw .system("socket", error)
             }
-            let status = withUnsafeBytes(of: &address) { system.connect(socket, UnsafeRawBufferPointer(rebasing: $0[...])) }
-            if status == 0 { return socket }
-            let error = Errno.current
+            var error: Errno
+            repeat {
+                let status = withUnsafeBytes(of: &address) { system.connect(socket, UnsafeRawBufferPointer(rebasing: $0[...])) }
+                error = status == 0 ? .EISCONN : .current
+            } while error == .EINTR
+            // Connected now, or by the interrupted call (then the retry says EISCONN).
+            if error == .EISCONN { return socket }
             _ = system.close(socket)
             switch error {
             case .EPROTOTYPE: continue

@@ -120,6 +120,12 @@ final class FakeKernel: @unchecked Sendable {
             self.answer((try? Netlink.messages(in: Array(buffer))) ?? [])
             return buffer.count
         }
+        system.connect = { _, _ in self.outcome("connect") }
+        system.sendmsg = { _, message, _ in
+            guard self.outcome("sendmsg") == 0 else { return -1 }
+            return message.pointee.msg_iov.pointee.iov_len
+        }
+        system.poll = { _, _, _ in self.outcome("poll") == 0 ? 1 : -1 }
         system.recv = { _, buffer, _ in
             let count = min(buffer.count, self.pending.count)
             buffer.copyBytes(from: self.pending.prefix(count))

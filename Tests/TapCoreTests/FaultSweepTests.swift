@@ -2,7 +2,8 @@ import XCTest
 import Glibc
 @testable import TapCore
 
-/// Every system call of an operation failed in turn, with each errno: the
+/// Every system call of an operation failed in turn, with each errno (exec is
+/// open+place followed by the exec itself, send open+send): the
 /// operation must fail cleanly (a typed error with a sentence, never a crash),
 /// close every descriptor it opened, and never make a device persistent
 /// without its owner and group. EINTR at any position must change nothing.
@@ -27,6 +28,11 @@ final class FaultSweepTests: XCTestCase {
                     try operation(TapControl(system: kernel.system))
                 } catch let error as TapError {
                     XCTAssertNotEqual(errno, .EINTR, "\(name): EINTR at call \(position) was not retried: \(error)")
+                    // A raw system error names its call and carries the injected errno, never another.
+                    if case .system(let call, let reported) = error {
+                        XCTAssertEqual(reported, errno, "\(name) at call \(position)")
+                        XCTAssertEqual(error.message, "\(call) failed: \(errno)")
+                    }
                     XCTAssertFalse(error.message.isEmpty)
                 } catch {
                     XCTFail("\(name): untyped error \(error)")
@@ -61,6 +67,9 @@ final class FaultSweepTests: XCTestCase {
         total += sweep("exec/send open and place") { control in
             var opened = try control.open(handoff)
             try opened.place(from: 3)
+        }
+        total += sweep("send") { control in
+            try control.open(handoff).send(to: "/run/vmm.sock", timeout: 1000)
         }
         total += sweep("set") { _ = try $0.apply(settings, to: "tap0") }
         total += sweep("delete", setup: { $0.deviceQueues = 0 }) { _ = try $0.delete(.names([try InterfaceName("tap0")])) }
