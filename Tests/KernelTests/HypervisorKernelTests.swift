@@ -57,6 +57,27 @@ final class HypervisorKernelTests: KernelTestCase {
     /// The device's owner, with no capability at all. /dev/net/tun is 0600 on
     /// these machines (Debian ships 0666), so a private mount namespace gets a
     /// 0666 node of the same device; the host's node is untouched.
+    /// QEMU's -netdev bridge with tapctl as its helper: the tap joins the
+    /// bridge, QEMU holds it, and it goes when QEMU does.
+    func testQemuUsesTapctlAsItsBridgeHelper() throws {
+        try requireQemu()
+        _ = spawn(["ip", "link", "del", "br0"])
+        XCTAssertEqual(spawn(["ip", "link", "add", "br0", "type", "bridge"]).status, 0)
+        defer { _ = spawn(["ip", "link", "del", "br0"]) }
+        let running = try XCTUnwrap(start([Self.qemu, "-machine", "q35,accel=tcg", "-nodefaults", "-display", "none", "-S",
+                                           "-netdev", "bridge,id=n0,br=br0,helper=\(Self.binary) bridge-helper",
+                                           "-device", "virtio-net-pci,netdev=n0"]))
+        XCTAssertTrue(try eventually { try tunLinks().count == 1 }, "the helper made a tap")
+        let tap = try XCTUnwrap(try tunLinks().first)
+        XCTAssertEqual(try ipJSON("link", "show", "dev", tap.name).first?["master"] as? String, "br0")
+        let shown = tapctl("show", tap.name)
+        XCTAssertTrue(shown.stdout.contains("(qemu-system-x86, fd "), shown.stdout)
+        XCTAssertTrue(shown.stdout.contains("vnet_hdr"), "QEMU asked for --use-vnet")
+        kill(running.pid, SIGTERM)
+        _ = running.wait()
+        XCTAssertEqual(try tunLinks(), [], "gone with QEMU")
+    }
+
     /// As an unprivileged uid: its own tap can be probed, offloaded, handed to
     /// a program whose queues it can detach; another user's tap is refused,
     /// naming its owner.
