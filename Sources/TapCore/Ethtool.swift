@@ -26,7 +26,10 @@ public struct DeviceFeatures: Equatable, Sendable {
                     buffer.withUnsafeMutableBytes { raw in
                         var request = ifreq()
                         ctap_ifreq_set_data(&request, name, raw.baseAddress)
-                        return withUnsafeMutableBytes(of: &request) { system.ioctl(socket, UInt(SIOCETHTOOL), .pointer($0.baseAddress!)) }
+                        return withUnsafeMutableBytes(of: &request) { bytes -> CInt in
+                            guard let address = bytes.baseAddress else { return -1 }
+                            return system.ioctl(socket, UInt(SIOCETHTOOL), .pointer(address))
+                        }
                     }
                 }
             } catch {

@@ -76,16 +76,20 @@ extension Handoff {
 /// One sendmsg of `payload` with `fds` in a single SCM_RIGHTS control message;
 /// MSG_NOSIGNAL, so a closed peer is EPIPE rather than a signal.
 func passDescriptors(_ fds: [CInt], with payload: [UInt8], over socket: CInt, system: SystemCalls) throws(Errno) -> Int {
+    guard !fds.isEmpty, !payload.isEmpty else { throw .EINVAL }
+    // struct cmsghdr {size_t len; int level; int type;} then the descriptors, at CMSG_DATA.
+    let length = ctap_cmsg_len(fds.count * MemoryLayout<CInt>.size)
+    var control: [UInt8] = []
+    control.appendNative(length)
+    control.appendNative(SOL_SOCKET)
+    control.appendNative(CInt(SCM_RIGHTS))
+    control += [UInt8](repeating: 0, count: ctap_cmsg_len(0) - control.count)
+    for fd in fds { control.appendNative(fd) }
+    control += [UInt8](repeating: 0, count: ctap_cmsg_space(fds.count * MemoryLayout<CInt>.size) - control.count)
     var payload = payload
-    var control = [UInt8](repeating: 0, count: ctap_cmsg_space(fds.count * MemoryLayout<CInt>.size))
     return try retryingEINTR {
         payload.withUnsafeMutableBytes { payloadBytes in
             control.withUnsafeMutableBytes { controlBytes in
-                let header = controlBytes.baseAddress!.assumingMemoryBound(to: cmsghdr.self)
-                header.pointee.cmsg_len = ctap_cmsg_len(fds.count * MemoryLayout<CInt>.size)
-                header.pointee.cmsg_level = SOL_SOCKET
-                header.pointee.cmsg_type = CInt(SCM_RIGHTS)
-                fds.withUnsafeBytes { UnsafeMutableRawPointer(ctap_cmsg_data(header)).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
                 var vector = iovec(iov_base: payloadBytes.baseAddress, iov_len: payloadBytes.count)
                 return withUnsafeMutablePointer(to: &vector) { vector in
                     var message = msghdr(msg_name: nil, msg_namelen: 0, msg_iov: vector, msg_iovlen: 1,

@@ -47,11 +47,10 @@ public struct TunDescriptor: Sendable {
 
     private static func decode(_ request: ifreq) -> (name: String, flags: TunFlags) {
         var request = request
-        let name = withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(IFNAMSIZ)) { buffer in
-            ctap_ifreq_name(&request, buffer.baseAddress!)
-            return String(cString: buffer.baseAddress!)
-        }
-        return (name, TunFlags(rawValue: UInt16(bitPattern: ctap_ifreq_flags(&request))))
+        var name = [CChar](repeating: 0, count: Int(IFNAMSIZ))
+        ctap_ifreq_name(&request, &name)
+        let bytes = name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        return (String(decoding: bytes, as: UTF8.self), TunFlags(rawValue: UInt16(bitPattern: ctap_ifreq_flags(&request))))
     }
 }
 
