@@ -27,24 +27,24 @@ let execCommand = CommandSpec(
     takesCommand: true
 )
 
-/// The first descriptor number, checked with the rest of the command line
-/// before anything is opened.
-func execStart(_ invocation: Invocation) throws(Failure) -> CInt {
+/// Everything exec's command line asks for, checked before anything is opened.
+func execPlan(_ invocation: Invocation) throws(Failure) -> (handoff: HandoffRequest, identity: Identity?, start: CInt) {
     let command = invocation.command.name
-    _ = try handoffRequest(invocation)
+    let (handoff, identity) = try handoffRequest(invocation)
     if !invocation.has("vhost-net"), invocation.trailing.contains(where: { $0.contains("{vhostfds}") }) {
         throw .usage(command: command, message: "{vhostfds} needs --vhost-net")
     }
-    guard let text = invocation.values["fd-start"] else { return 3 }
+    guard let text = invocation.values["fd-start"] else { return (handoff, identity, 3) }
     guard let value = decimal(text), value >= 3, value <= 65536 else {
         throw .usage(command: command, message: "fd-start '\(text)' is not a number from 3 to 65536")
     }
-    return CInt(value)
+    return (handoff, identity, CInt(value))
 }
 
 private func runExec(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
-    let handoff = try openAndDrop(invocation, placingFrom: try execStart(invocation))
+    let plan = try execPlan(invocation)
+    let handoff = try openAndDrop(invocation, plan.handoff, becoming: plan.identity, placingFrom: plan.start)
     let fds = handoff.tapFDs.map(String.init).joined(separator: ":")
     let vhostFDs = handoff.vhostFDs.map(String.init).joined(separator: ":")
     let values = ["{fds}": fds, "{fd}": String(handoff.tapFDs[0]), "{vhostfds}": vhostFDs, "{ifname}": handoff.name]

@@ -61,10 +61,9 @@ func handoffRequest(_ invocation: Invocation) throws(Failure) -> (HandoffRequest
 
 /// Opens and configures the queues, then gives up every capability (becoming
 /// `identity`). On failure after opening, a device this call made is removed.
-/// Callers check the command line first; this parses it again, cheaply.
-func openAndDrop(_ invocation: Invocation, placingFrom start: CInt? = nil) throws(Failure) -> Handoff {
+func openAndDrop(_ invocation: Invocation, _ request: HandoffRequest, becoming identity: Identity?,
+                 placingFrom start: CInt? = nil) throws(Failure) -> Handoff {
     let command = invocation.command.name
-    let (request, identity) = try handoffRequest(invocation)
     var handoff = try attempt(command, request.name.value) { () throws(TapError) in try TapControl().open(request) }
     do {
         if let start { try handoff.place(from: start) }

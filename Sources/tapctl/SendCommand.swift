@@ -23,23 +23,23 @@ let sendCommand = CommandSpec(
     run: runSend
 )
 
-/// The socket and the timeout in seconds, checked with the rest of the command
-/// line before anything is opened.
-func sendTarget(_ invocation: Invocation) throws(Failure) -> (path: String, seconds: Int) {
+/// Everything send's command line asks for, checked before anything is opened.
+func sendPlan(_ invocation: Invocation) throws(Failure) -> (handoff: HandoffRequest, identity: Identity?, path: String, seconds: Int) {
     let command = invocation.command.name
-    _ = try handoffRequest(invocation)
+    let (handoff, identity) = try handoffRequest(invocation)
     guard let path = invocation.values["socket"] else { throw .usage(command: command, message: "missing --socket PATH") }
-    guard let text = invocation.values["timeout"] else { return (path, 10) }
+    guard let text = invocation.values["timeout"] else { return (handoff, identity, path, 10) }
     guard let seconds = decimal(text), (1...3600).contains(seconds) else {
         throw .usage(command: command, message: "timeout '\(text)' is not a number of seconds from 1 to 3600")
     }
-    return (path, seconds)
+    return (handoff, identity, path, seconds)
 }
 
 private func runSend(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
-    let (path, seconds) = try sendTarget(invocation)
-    let handoff = try openAndDrop(invocation)
+    let plan = try sendPlan(invocation)
+    let (path, seconds) = (plan.path, plan.seconds)
+    let handoff = try openAndDrop(invocation, plan.handoff, becoming: plan.identity)
     do {
         try handoff.send(to: path, timeout: CInt(seconds * 1000))
     } catch {

@@ -236,7 +236,7 @@ final class HandoffParserTests: XCTestCase {
     private func line(_ arguments: [String]) -> String? {
         do {
             guard case .run(let invocation) = try Parser.parse(arguments, commands: commands) else { return nil }
-            if invocation.command.name == "exec" { _ = try execStart(invocation) } else { _ = try sendTarget(invocation) }
+            if invocation.command.name == "exec" { _ = try execPlan(invocation) } else { _ = try sendPlan(invocation) }
             return nil
         } catch {
             return error.line
