@@ -55,8 +55,16 @@ func authorize(_ invocation: Invocation) throws(Failure) {
             throw denied(nil, "in privileged-helper mode, name the devices to delete")
         }
         for name in invocation.operands { try own(name) }
-    case "set", "offload", "vnet-hdr-size", "probe":
+    case "set", "offload", "vnet-hdr-size":
         if invocation.values["fd"] == nil, let operand { try own(operand) }
+    case "probe":
+        if invocation.values["fd"] != nil {
+            break
+        } else if let operand {
+            try own(operand)
+        } else {
+            try allowed(.device, "tapctl%d")  // the throwaway device it makes
+        }
     case "bridge-helper":
         try allowed(.bridge, try helperBridge(invocation))
         try allowed(.device, "tap%d")

@@ -91,6 +91,9 @@ final class HelperKernelTests: KernelTestCase {
                        + "allow|deny WHO device|bridge PATTERN; privileged-helper mode allows nothing until it is fixed\n")
         XCTAssertEqual(try tunLinks(), [])
         XCTAssertEqual(asNobody([setuidCopy, "list"], acl: nil).status, 0, "reading needs no rule")
+        XCTAssertEqual(asNobody([setuidCopy, "probe"], acl: "allow all bridge br0").stderr,
+                       "tapctl: probe tapctl%d: /etc/tapctl/acl does not allow uid 65534 this device\n", "its throwaway tap is a device")
+        XCTAssertEqual(asNobody([setuidCopy, "probe"], acl: "allow all device tapctl*").status, 0)
     }
 
     /// The helper mode keeps CAP_NET_ADMIN alone and hands a program nothing.
