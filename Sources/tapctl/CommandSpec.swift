@@ -34,7 +34,8 @@ struct CommandSpec: Sendable {
 
     var synopsis: String {
         let flags = options.map { "[" + $0.display + "]" }.joined(separator: " ")
-        return ["tapctl", name, operands, flags].filter { !$0.isEmpty }.joined(separator: " ")
+        let command = takesCommand ? "-- COMMAND [ARG...]" : ""
+        return ["tapctl", name, operands, flags, command].filter { !$0.isEmpty }.joined(separator: " ")
     }
 
     func option(named name: String) -> OptionSpec? { options.first { $0.name == name } }
