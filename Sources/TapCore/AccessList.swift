@@ -57,10 +57,12 @@ public struct AccessList: Equatable, Sendable {
 
     /// The list in force; no file means nothing is allowed.
     public static func load() throws(TapError) -> AccessList {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .accessListMissing(Errno.current) }
-        close(fd)
-        guard let text = ProcFS.read(path) else { throw .accessListMissing(.EIO) }
+        let text: String
+        do {
+            text = try TextFile.read(path)
+        } catch {
+            throw .accessListMissing(error)
+        }
         return try AccessList(parsing: text)
     }
 

@@ -4,8 +4,11 @@ import TapCore
 /// `tapctl --batch FILE`: one command a line, run by one process, after
 /// `ip -batch`. The first failing line stops the run unless `--force`.
 func runBatch(path: String, options: Parser.GlobalOptions) -> Int32 {
-    guard let text = readAll(path) else {
-        write("tapctl: batch: cannot read \(path): \(Errno.current)\n", to: STDERR_FILENO)
+    let text: String
+    do {
+        text = try path == "-" ? TextFile.read(descriptor: STDIN_FILENO) : TextFile.read(path)
+    } catch {
+        write("tapctl: batch: cannot read \(path): \(error)\n", to: STDERR_FILENO)
         return ExitStatus.failure.rawValue
     }
     do {
@@ -77,21 +80,4 @@ private func runLine(_ words: [String]) throws(Failure) {
         }
         try perform(invocation)
     }
-}
-
-/// The whole of a file, or of standard input for "-".
-private func readAll(_ path: String) -> String? {
-    let fd = path == "-" ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { if fd != STDIN_FILENO { close(fd) } }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if count < 0 && errno == EINTR { continue }
-        guard count >= 0 else { return nil }
-        if count == 0 { break }
-        bytes += chunk[..<count]
-    }
-    return String(decoding: bytes, as: UTF8.self)
 }

@@ -1,0 +1,21 @@
+import Glibc
+
+/// Whole small files read as text: /proc entries, the access list, batch files.
+public enum TextFile {
+    public static func read(_ path: String) throws(Errno) -> String {
+        let fd = try retryingEINTR { open(path, O_RDONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        return try read(descriptor: fd)
+    }
+
+    /// Reads `fd` to its end, leaving it open (standard input, for one).
+    public static func read(descriptor fd: CInt) throws(Errno) -> String {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = try retryingEINTR { chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
+            if count == 0 { return String(decoding: bytes, as: UTF8.self) }
+            bytes += chunk[..<count]
+        }
+    }
+}
