@@ -33,8 +33,13 @@ public struct TapControl: Sendable {
     }
 
     public func show(_ name: InterfaceName) throws(TapError) -> Device {
-        let link = try tunLink(name.value)
+        let link = try link(name)
         return Device(link: link, holders: Holders.scan()[link.name] ?? [])
+    }
+
+    /// The tun/tap device called `name`, without the /proc scan for its holders.
+    public func link(_ name: InterfaceName) throws(TapError) -> TunLink {
+        try tunLink(name.value)
     }
 
     /// The device called `name`, which must exist and be a tun/tap device.

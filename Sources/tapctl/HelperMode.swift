@@ -28,7 +28,7 @@ func authorize(_ invocation: Invocation) throws(Failure) {
     func own(_ text: String) throws(Failure) {
         let name = try interfaceName(text, command: command)
         try allowed(.device, name.value)
-        let link = try attempt(command, name.value) { () throws(TapError) in try TapControl().show(name) }.link
+        let link = try attempt(command, name.value) { () throws(TapError) in try TapControl().link(name) }
         let mine = (link.owner.map { $0 == uid } ?? true) && (link.group.map { groups.contains($0) } ?? true)
         guard mine else {
             throw denied(name.value, "it belongs to " + (link.owner.map { "uid \($0)" } ?? "group \(link.group ?? 0)")

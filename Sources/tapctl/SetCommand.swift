@@ -25,7 +25,7 @@ private func runSet(_ invocation: Invocation) throws(Failure) {
     guard !settings.isEmpty else { throw .usage(command: command, message: "nothing to set") }
     let control = TapControl()
     let applied = try attempt(command, name.value) { () throws(TapError) in
-        let link = try control.show(name).link
+        let link = try control.link(name)
         try control.validate(settings, device: link.name, mode: link.mode)
         return try control.apply(settings, to: link.name)
     }
