@@ -1,11 +1,11 @@
 import Glibc
-import CTapShim
-import CLibcap
 
 /// The rules of privileged-helper mode, from /etc/tapctl/acl: which users may
-/// act on which device names and bridges. One rule a line:
+/// act on which device names and bridges, and the limits on what they may ask
+/// for. One rule a line:
 ///
 ///     allow|deny  user:NAME|user:UID|group:NAME|group:GID|all  device|bridge  PATTERN
+///     limit       queues|txqueuelen|devices  N
 ///
 /// PATTERN is a shell pattern (fnmatch). A deny that matches wins over any
 /// allow; nothing matching means no. '#' starts a comment.
@@ -29,17 +29,56 @@ public struct AccessList: Equatable, Sendable {
         public var pattern: String
     }
 
-    public var rules: [Rule]
+    /// What one user may ask of the helper, so that no user can pin an
+    /// unbounded amount of kernel memory (each queue holds a ring of
+    /// txqueuelen packets).
+    public struct Limits: Equatable, Sendable {
+        /// Queues that one `exec` or `send` opens.
+        public var queues = 16
+        /// The largest transmit queue length `create` and `set` may give.
+        public var txQueueLength: UInt32 = 10000
+        /// Devices owned by one user in a network namespace.
+        public var devices = 16
 
-    public init(parsing text: String) throws(TapError) {
+        public init() {}
+    }
+
+    public var rules: [Rule]
+    public var limits = Limits()
+
+    /// Parses the file's bytes. Lines are split on the byte '\n'; a carriage
+    /// return anywhere is an error naming the line, never part of a word (a
+    /// deny saved with CRLF line endings would otherwise match nothing).
+    public init(parsing bytes: [UInt8]) throws(TapError) {
         rules = []
-        for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.prefix { $0 != "#" }
-            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-            guard !words.isEmpty else { continue }
+        var limitsSet: Set<String> = []
+        for (offset, raw) in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             func malformed(_ why: String) -> TapError { .accessListMalformed(line: offset + 1, why) }
+            if raw.contains(UInt8(ascii: "\r")) {
+                throw malformed("a carriage return (CRLF line ending); save the file with Unix line endings")
+            }
+            let line = raw.prefix { $0 != UInt8(ascii: "#") }
+            let words = line.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") })
+                .map { String(decoding: $0, as: UTF8.self) }
+            guard let first = words.first else { continue }
+            if first == "limit" {
+                guard words.count == 3 else { throw malformed("a limit has three words: limit queues|txqueuelen|devices N") }
+                guard !limitsSet.contains(words[1]) else { throw malformed("limit \(words[1]) is given twice") }
+                limitsSet.insert(words[1])
+                let value = Accounts.numericID(words[2])
+                switch (words[1], value) {
+                case ("queues", let n?) where (1...256).contains(n): limits.queues = Int(n)
+                case ("txqueuelen", let n?): limits.txQueueLength = n
+                case ("devices", let n?): limits.devices = Int(n)
+                case ("queues", _), ("txqueuelen", _), ("devices", _):
+                    throw malformed("'\(words[2])' is not a valid number of \(words[1])")
+                default:
+                    throw malformed("'\(words[1])' is not queues, txqueuelen or devices")
+                }
+                continue
+            }
             guard words.count == 4 else { throw malformed("a rule has four words: allow|deny WHO device|bridge PATTERN") }
-            guard words[0] == "allow" || words[0] == "deny" else { throw malformed("'\(words[0])' is not allow or deny") }
+            guard first == "allow" || first == "deny" else { throw malformed("'\(first)' is not allow, deny or limit") }
             let subject: Subject
             if words[1] == "all" {
                 subject = .all
@@ -51,19 +90,87 @@ public struct AccessList: Equatable, Sendable {
                 throw malformed("'\(words[1])' is not user:NAME, group:NAME or all")
             }
             guard let object = Object(rawValue: words[2]) else { throw malformed("'\(words[2])' is not device or bridge") }
-            rules.append(Rule(allow: words[0] == "allow", subject: subject, object: object, pattern: words[3]))
+            rules.append(Rule(allow: first == "allow", subject: subject, object: object, pattern: words[3]))
         }
     }
 
-    /// The list in force; no file means nothing is allowed.
-    public static func load() throws(TapError) -> AccessList {
-        let text: String
+    public init(parsing text: String) throws(TapError) {
+        try self.init(parsing: Array(text.utf8))
+    }
+
+    /// The list in force. It is trusted only as root keeps it: a regular file
+    /// owned by root and writable by nobody else, in directories owned by root
+    /// and writable by nobody else, every one opened without following a
+    /// symbolic link. Anything else, or no file, allows nothing.
+    public static func load(_ path: String = path) throws(TapError) -> AccessList {
+        let fd = try openTrusted(path)
+        defer { close(fd) }
+        let bytes: [UInt8]
         do {
-            text = try TextFile.read(path)
+            bytes = try TextFile.bytes(descriptor: fd)
         } catch {
             throw .accessListMissing(error)
         }
-        return try AccessList(parsing: text)
+        return try AccessList(parsing: bytes)
+    }
+
+    /// Walks `path` from "/" with openat and O_NOFOLLOW, checking each step
+    /// on the descriptor it opened, so no step can be swapped after its check.
+    private static func openTrusted(_ path: String) throws(TapError) -> CInt {
+        var components = path.split(separator: "/").map(String.init)
+        let file = components.removeLast()
+        var directory = try openChecked(AT_FDCWD, "/", shown: "/", directory: true)
+        var shown = ""
+        for component in components {
+            shown += "/" + component
+            let next: CInt
+            do {
+                next = try openChecked(directory, component, shown: shown, directory: true)
+            } catch {
+                close(directory)
+                throw error
+            }
+            close(directory)
+            directory = next
+        }
+        defer { close(directory) }
+        return try openChecked(directory, file, shown: path, directory: false)
+    }
+
+    private static func openChecked(_ parent: CInt, _ name: String, shown: String, directory: Bool) throws(TapError) -> CInt {
+        // O_NONBLOCK: a FIFO put in the file's place must not hang the helper.
+        let flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (directory ? O_DIRECTORY : 0)
+        let fd: CInt
+        do {
+            fd = try retryingEINTR { openat(parent, name, flags) }
+        } catch {
+            switch error {
+            case .ELOOP: throw .accessListInsecure(shown, "is a symbolic link")
+            case .ENOTDIR: throw .accessListInsecure(shown, "is not a directory")
+            default: throw .accessListMissing(error)
+            }
+        }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else {
+            let error = Errno.current
+            close(fd)
+            throw .accessListMissing(error)
+        }
+        let problem: String? = if !directory && status.st_mode & S_IFMT != S_IFREG {
+            "is not a regular file"
+        } else if status.st_uid != 0 {
+            "is owned by uid \(status.st_uid), not root"
+        } else if status.st_mode & 0o022 != 0 {
+            "is writable by " + (status.st_mode & 0o002 != 0 ? "every user" : "its group")
+                + " (mode " + String(status.st_mode & 0o7777, radix: 8) + ")"
+        } else {
+            nil
+        }
+        if let problem {
+            close(fd)
+            throw .accessListInsecure(shown, problem)
+        }
+        return fd
     }
 
     /// Whether `user` (with `groups`) may act on the device or bridge `name`.
@@ -80,39 +187,5 @@ public struct AccessList: Equatable, Sendable {
             allowed = true
         }
         return allowed
-    }
-}
-
-/// Privileged-helper mode: tapctl installed setuid root or with the file
-/// capability cap_net_admin, run by a user who has neither.
-public enum PrivilegedHelper {
-    /// The kernel sets AT_SECURE when exec gave the process privilege its real
-    /// user lacks (setuid, setgid, file capabilities).
-    public static var isActive: Bool { ctap_secure_exec() != 0 }
-
-    /// Becomes the real user, keeping CAP_NET_ADMIN alone (effective and
-    /// permitted): every other capability goes at once, before anything else.
-    public static func enter() throws(TapError) {
-        let uid = getuid()
-        if geteuid() != uid {
-            guard ctap_keep_capabilities(1) == 0, setuid(uid) == 0, geteuid() == uid, ctap_keep_capabilities(0) == 0 else {
-                throw .capabilities("becoming uid \(uid)", .current)
-            }
-        }
-        if getegid() != getgid() && setgid(getgid()) != 0 { throw .capabilities("setgid", .current) }
-        if cap_get_ambient(CAP_CHOWN) >= 0, cap_reset_ambient() != 0 { throw .capabilities("ambient set", .current) }
-        guard let set = cap_init() else { throw .capabilities("cap_init", .current) }
-        defer { cap_free(UnsafeMutableRawPointer(set)) }
-        var netAdmin = [CAP_NET_ADMIN]
-        guard cap_set_flag(set, CAP_PERMITTED, 1, &netAdmin, CAP_SET) == 0,
-              cap_set_flag(set, CAP_EFFECTIVE, 1, &netAdmin, CAP_SET) == 0,
-              cap_set_proc(set) == 0 else { throw .capabilities("keeping CAP_NET_ADMIN alone", .current) }
-    }
-
-    /// The real user and the groups rules may name.
-    public static var caller: (uid: uid_t, groups: [gid_t]) {
-        var groups = [gid_t](repeating: 0, count: 256)
-        let count = getgroups(256, &groups)
-        return (getuid(), [getgid()] + groups.prefix(Int(max(count, 0))))
     }
 }

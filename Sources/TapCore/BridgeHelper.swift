@@ -9,21 +9,18 @@ extension TapControl {
     /// byte of data. The tap is not persistent: it lives as long as QEMU holds
     /// it, and any failure here removes it. Returns its name.
     public func bridgeHelper(bridge: String, vnetHeader: Bool, socket: CInt) throws(TapError) -> String {
-        var probe = LinkSettings()
-        probe.bridge = .attach(bridge)
-        try validate(probe, device: nil, mode: .tap)
         var routes = try RouteSocket(system: system)
-        let mtu = try routes.link(named: bridge)?.mtu
+        var requested = LinkSettings()
+        requested.mtu = try routes.link(named: bridge)?.mtu
+        requested.mac = .bridgePort
+        requested.bridge = .attach(bridge)
+        requested.up = true
+        let settings = try validate(requested, device: nil, mode: .tap)
         guard let template = try? InterfaceName("tap%d") else { throw .invalidName("tap%d", .badTemplate) }
         var request = CreateRequest(name: template)
         request.vnetHeader = vnetHeader
         let device = try make(request, persistent: false)
-        var settings = LinkSettings()
-        settings.mtu = mtu
-        settings.mac = MACAddress(bytes: [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff])
-        settings.bridge = .attach(bridge)
-        settings.up = true
-        _ = try apply(settings, to: device.name)
+        _ = try apply(settings, to: try self.device(named: device.name))
         do {
             _ = try passDescriptors([device.queue.descriptor.rawValue], with: [0], over: socket, system: system)
         } catch {

@@ -47,19 +47,19 @@ extension TapControl {
     /// or a kill at any point leaves either nothing or a complete device: until
     /// persist, closing the descriptor removes the device.
     public func create(_ request: CreateRequest) throws(TapError) -> (name: String, created: Bool) {
-        if !request.link.isEmpty { try validate(request.link, device: nil, mode: request.mode) }
+        let settings = request.link.isEmpty ? request.link : try validate(request.link, device: nil, mode: request.mode)
         let device: OpenDevice
         do {
-            device = try make(request, persistent: request.link.isEmpty)
+            device = try make(request, persistent: settings.isEmpty)
         } catch .alreadyExists(let name) where request.existOK {
             try checkExisting(request)
             return (name, false)
         }
-        guard !request.link.isEmpty else { return (device.name, true) }
+        guard !settings.isEmpty else { return (device.name, true) }
         // Not yet persistent: on any failure, closing the queue removes the device,
         // so nothing stays changed.
         do {
-            _ = try apply(request.link, to: device.name)
+            _ = try apply(settings, to: try self.device(named: device.name))
         } catch .settingRefused(let name, let setting, let errno, _) {
             throw .settingRefused(name, setting: setting, errno, applied: [])
         }
@@ -72,18 +72,27 @@ extension TapControl {
     }
 
     /// Makes a device, with its owner and group, and returns its first queue,
-    /// still attached. A device that is not `persistent` lives as long as its queues.
+    /// still attached. A device that is not `persistent` lives as long as its
+    /// queues. In privileged-helper mode the owner must be the caller, and the
+    /// access list is consulted for the name the kernel gave (a template's
+    /// result, not the template) before the device is made persistent or any
+    /// queue of it is handed out: a denied device goes with its queue.
     func make(_ request: CreateRequest, persistent: Bool) throws(TapError) -> OpenDevice {
+        try policy?.checkOwnership(request)
+        if !request.name.isTemplate { try policy?.device(request.name.value) }
         let queue = try TunQueue(system: system)
         let tun = queue.descriptor
-        let name: String
-        do {
-            name = try tun.setInterface(request.name.value, flags: request.flags).name
-        } catch {
-            switch error {
-            case .EBUSY: throw .alreadyExists(request.name.value)
-            case .EPERM: throw .needsNetAdmin(request.name.value)
-            default: throw .system("TUNSETIFF", error)
+        // CAP_NET_ADMIN for creating only: with IFF_TUN_EXCL an existing name
+        // is EBUSY, never an attach that would skip the owner check.
+        let name = try system.withNetAdmin { () throws(TapError) -> String in
+            do throws(Errno) {
+                return try tun.setInterface(request.name.value, flags: request.flags).name
+            } catch {
+                switch error {
+                case .EBUSY: throw .alreadyExists(request.name.value)
+                case .EPERM: throw .needsNetAdmin(request.name.value)
+                default: throw .system("TUNSETIFF", error)
+                }
             }
         }
         let owner: uid_t? = switch request.owner {
@@ -102,6 +111,10 @@ extension TapControl {
             throw error == .EINVAL ? .unmappedID("gid \(request.group ?? 0)") : .system("TUNSETGROUP", error)
         }
         if request.multiQueue { try refuseIntruders(name) }
+        if let policy {
+            try policy.device(name)
+            try checkDeviceCount(policy)
+        }
         do {
             if persistent { try tun.setPersistent(true) }
         } catch {
@@ -116,12 +129,25 @@ extension TapControl {
     /// stranger's queue, which would stay once the owner is set. Such a device
     /// is deleted (RTM_DELLINK detaches every queue) rather than handed over.
     private func refuseIntruders(_ name: String) throws(TapError) {
+        // Ours, and held: nobody without CAP_NET_ADMIN can remove or rename it.
+        let link = try device(named: name)
+        guard let tun = link.tun, tun.queues + tun.disabledQueues > 1 else { return }
+        let holders = Holders.scan()[link.name] ?? []
+        _ = try system.withNetAdmin { () throws(TapError) in
+            var socket = try RouteSocket(system: system)  // opened with the capability: the kernel checks the opener too
+            return try socket.change([LinkRequest(type: UInt16(RTM_DELLINK), index: link.index)])
+        }
+        throw .intruder(link.name, holders: holders)
+    }
+
+    /// Privileged-helper mode: the devices one user owns in this namespace,
+    /// the new one included, are bounded by the access list's limit.
+    private func checkDeviceCount(_ policy: HelperPolicy) throws(TapError) {
         var socket = try RouteSocket(system: system)
-        guard let link = try socket.link(named: name), let tun = link.tun,
-              tun.queues + tun.disabledQueues > 1 else { return }
-        let holders = Holders.scan()[name] ?? []
-        _ = try socket.change([LinkRequest(type: UInt16(RTM_DELLINK), index: link.index)])
-        throw .intruder(name, holders: holders)
+        let owned = try socket.tunLinks().filter { $0.owner == policy.uid }.count
+        guard owned <= policy.limits.devices else {
+            throw .accessDenied(nil, "you own \(owned - 1) devices already, and \(AccessList.path) allows \(policy.limits.devices)")
+        }
     }
 
     /// Under `existOK`: the existing device must be what was asked for.

@@ -8,6 +8,12 @@ public enum DeleteSelection: Equatable, Sendable {
     case all
     /// Every tun/tap device whose name matches a shell pattern (fnmatch).
     case matching(String)
+
+    /// The selection names each device (rather than a pattern or all).
+    var namesEach: Bool {
+        if case .names = self { return true }
+        return false
+    }
 }
 
 extension TapControl {
@@ -19,8 +25,12 @@ extension TapControl {
     /// deleted with one RTM_DELLINK, as `ip link del group` does; one by one,
     /// unregistering costs about 17 ms a device. Without it, each goes through a
     /// queue of its own: attach with its flags, clear persist, close, which its
-    /// owner may do. Returns the names removed.
+    /// owner may do. Privileged-helper mode always takes that path, so the
+    /// kernel's owner check decides, and names each device. Returns the names removed.
     public func delete(_ selection: DeleteSelection, missingOK: Bool = false) throws(TapError) -> [String] {
+        if policy != nil, !selection.namesEach {
+            throw .accessDenied(nil, "in privileged-helper mode, name the devices to delete")
+        }
         var socket = try RouteSocket(system: system)
         let everything = try socket.links()
         let targets = try select(selection, from: everything, missingOK: missingOK)
@@ -33,7 +43,8 @@ extension TapControl {
             }
         }
         guard !targets.isEmpty else { return [] }
-        if try !removeInOneBatch(targets, among: everything, socket: &socket) {
+        let batched = policy == nil ? try removeInOneBatch(targets, among: everything, socket: &socket) : false
+        if !batched {
             for link in targets {
                 if let tun = link.tun { try remove(tun) }
             }
@@ -89,10 +100,11 @@ extension TapControl {
         return true
     }
 
+    /// Through a queue of its own, attached without CAP_NET_ADMIN (see `attach`).
     private func remove(_ link: TunLink) throws(TapError) {
-        let queue = try attach(link)
+        let device = try attach(link)
         do {
-            try queue.descriptor.setPersistent(false)
+            try device.queue.descriptor.setPersistent(false)
         } catch {
             throw .system("TUNSETPERSIST", error)
         }

@@ -33,6 +33,8 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let EPROTOTYPE = Errno(rawValue: Glibc.EPROTOTYPE)
     public static let ENOTSOCK = Errno(rawValue: Glibc.ENOTSOCK)
     public static let EISCONN = Errno(rawValue: Glibc.EISCONN)
+    public static let ELOOP = Errno(rawValue: Glibc.ELOOP)
+    public static let ENOTDIR = Errno(rawValue: Glibc.ENOTDIR)
 
     /// The C library's sentence for this error, e.g. "Device or resource busy".
     public var description: String { String(cString: strerror(rawValue)) }

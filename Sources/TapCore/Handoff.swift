@@ -102,6 +102,7 @@ extension TapControl {
                 for fd in tapFDs + vhostFDs { _ = system.close(fd) }
             }
         }
+        try policy?.checkQueues(request.queues, device: request.name.value)
         let name: String
         var flags: TunFlags
         if var create = request.create {
@@ -123,7 +124,8 @@ extension TapControl {
             if request.vnetHeader { flags.insert(.vnetHdr) } else { flags.remove(.vnetHdr) }
             var first = link
             first.vnetHeader = request.vnetHeader
-            tapFDs.append(try attach(first).release())
+            let device = try attach(first)
+            tapFDs.append(device.queue.release())
         }
         while tapFDs.count < request.queues {
             let queue = try TunQueue(system: system)

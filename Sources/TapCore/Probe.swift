@@ -68,29 +68,30 @@ public struct DeviceProbe: Sendable {
 
 extension TapControl {
     /// Probes the TUN driver. TUNGETFEATURES needs nothing; the rest needs a
-    /// throwaway multiqueue tap, which needs CAP_NET_ADMIN: without it the
-    /// rest is reported untested. The throwaway device is never persistent, so
+    /// throwaway multiqueue tap named from tapctl%d, made as `create` makes a
+    /// device: owned by the caller before anything else, deleted if a stranger
+    /// attached to it first, and in privileged-helper mode allowed by the
+    /// access list like any other. Making it needs CAP_NET_ADMIN: without it
+    /// the rest is reported untested. The device is never persistent, so
     /// closing its queues removes it, on every path out of here.
     public func probeKernel(opened: () throws(TapError) -> Void) throws(TapError) -> KernelProbe {
-        let first = try TunQueue(system: system)
-        let tun = first.descriptor
-        var probe: KernelProbe
+        guard let template = try? InterfaceName("tapctl%d") else { throw .invalidName("tapctl%d", .badTemplate) }
+        var request = CreateRequest(name: template)
+        request.multiQueue = true
+        request.vnetHeader = true
+        let device: OpenDevice
         do {
-            probe = KernelProbe(features: try tun.features())
-        } catch {
-            throw .system("TUNGETFEATURES", error)
-        }
-        let flags: TunFlags = [.tap, .noPI, .vnetHdr, .multiQueue]
-        let name: String
-        do {
-            name = try tun.setInterface("tapctl%d", flags: flags).name
-        } catch {
-            guard error == .EPERM else { throw .system("TUNSETIFF", error) }
+            device = try make(request, persistent: false)
+        } catch .needsNetAdmin {
+            let unattached = try TunQueue(system: system)
+            var probe = KernelProbe(features: try features(of: unattached.descriptor))
             try opened()
             probe.untested = "creating a throwaway device needs CAP_NET_ADMIN"
             return probe
         }
-        probe.maxQueues = try countQueues(name, flags: flags)
+        let tun = device.queue.descriptor
+        var probe = KernelProbe(features: try features(of: tun))
+        probe.maxQueues = try countQueues(device.name, flags: request.flags.subtracting(.tunExcl))
         try opened()
         probe.offloads = Dictionary(uniqueKeysWithValues: Offloads.probeGroups.map { group in
             (group, (try? tun.setOffloads(group.withPrerequisites)) != nil)
@@ -101,6 +102,14 @@ extension TapControl {
         probe.vnetLittleEndian = (try? tun.setVnetLittleEndian(true)) != nil
         probe.vnetBigEndian = (try? tun.setVnetBigEndian(true)) != nil
         return probe
+    }
+
+    private func features(of tun: TunDescriptor) throws(TapError) -> TunFlags {
+        do {
+            return try tun.features()
+        } catch {
+            throw .system("TUNGETFEATURES", error)
+        }
     }
 
     /// Attaches queues to the throwaway device until the kernel says E2BIG.
@@ -124,7 +133,8 @@ extension TapControl {
     /// ethtool, header size and send buffer from the queue; what the kernel
     /// accepts from `probeKernel`, run once the target is open.
     public func probe(_ target: Target, opened: () throws(TapError) -> Void) throws(TapError) -> DeviceProbe {
-        try withTarget(target, opened: {}) { (tun, link) throws(TapError) -> DeviceProbe in
+        try withTarget(target, opened: {}) { (tun, held) throws(TapError) -> DeviceProbe in
+            guard let link = held.tun else { throw .notTunTap(held.name, kind: held.kind) }
             let name = link.name
             // Before the privilege drop: other users' /proc/PID/fd need it.
             let holders = Holders.scan()[name] ?? []

@@ -39,7 +39,16 @@ struct RouteSocket: ~Copyable {
 
     /// The device called `name`, or nil when there is none.
     mutating func link(named name: String) throws(TapError) -> Link? {
-        let answer = try exchange([getLink(flags: 0, [Netlink.Attribute(type: UInt16(IFLA_IFNAME), string: name)])])
+        try link(getLink(flags: 0, [Netlink.Attribute(type: UInt16(IFLA_IFNAME), string: name)]))
+    }
+
+    /// The device with this index (a port's bridge, say), or nil when there is none.
+    mutating func link(index: Int32) throws(TapError) -> Link? {
+        try link(getLink(flags: 0, [], index: index))
+    }
+
+    private mutating func link(_ request: Netlink.Message) throws(TapError) -> Link? {
+        let answer = try exchange([request])
         if let errno = answer.errors[0] {
             if errno == .ENODEV { return nil }
             throw .system("RTM_GETLINK", errno)
@@ -66,9 +75,10 @@ struct RouteSocket: ~Copyable {
         return results
     }
 
-    private func getLink(flags: CInt, _ attributes: [Netlink.Attribute]) -> Netlink.Message {
+    private func getLink(flags: CInt, _ attributes: [Netlink.Attribute], index: Int32 = 0) -> Netlink.Message {
         let skipStats = Netlink.Attribute(type: UInt16(IFLA_EXT_MASK), uint32: UInt32(RTEXT_FILTER_SKIP_STATS))
-        return LinkRequest(type: UInt16(RTM_GETLINK), attributes: attributes + [skipStats]).message(flags: NLM_F_REQUEST | flags)
+        return LinkRequest(type: UInt16(RTM_GETLINK), index: index, attributes: attributes + [skipStats])
+            .message(flags: NLM_F_REQUEST | flags)
     }
 
     /// Sends `messages` in one datagram with consecutive sequence numbers and

@@ -5,7 +5,8 @@ extension Handoff {
     /// The header of the message `send` writes: one line of JSON. The message
     /// carries the descriptors in one SCM_RIGHTS control message, queues first.
     public var header: String {
-        "{\"version\":1,\"ifname\":\"\(name)\",\"tap_fds\":\(tapFDs.count),\"vhost_fds\":\(vhostFDs.count)}\n"
+        JSON.object([("version", .int(1)), ("ifname", .string(name)), ("tap_fds", .int(Int64(tapFDs.count))),
+                     ("vhost_fds", .int(Int64(vhostFDs.count)))]).text + "\n"
     }
 
     /// Passes the descriptors over the Unix stream or seqpacket socket at `path`,

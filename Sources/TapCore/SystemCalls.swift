@@ -1,5 +1,6 @@
 import Glibc
 import CTapShim
+import CLibcap
 
 /// The system calls TapCore makes, as replaceable functions so tests can inject
 /// failures (the idea of swift-system's mocking driver): start from `.live` and
@@ -23,6 +24,11 @@ public struct SystemCalls: Sendable {
     /// fcntl with an integer argument (F_GETFD, F_SETFD, F_DUPFD_CLOEXEC).
     public var fcntl: @Sendable (_ fd: CInt, _ command: CInt, _ argument: CInt) -> CInt
     public var dup2: @Sendable (_ fd: CInt, _ target: CInt) -> CInt
+    /// Whether CAP_NET_ADMIN is in the calling thread's effective set.
+    public var netAdminEffective: @Sendable () -> Bool
+    /// Raises (true) or lowers CAP_NET_ADMIN in the effective set; raising fails
+    /// with EPERM when the permitted set does not hold it.
+    public var setNetAdminEffective: @Sendable (_ on: Bool) -> CInt
 
     public static let live = SystemCalls(
         open: { path, flags in Glibc.open(path, flags) },
@@ -45,6 +51,14 @@ public struct SystemCalls: Sendable {
             return Glibc.poll(&entry, 1, milliseconds)
         },
         fcntl: { fd, command, argument in ctap_fcntl_int(fd, command, argument) },
-        dup2: { fd, target in Glibc.dup2(fd, target) }
+        dup2: { fd, target in Glibc.dup2(fd, target) },
+        netAdminEffective: { Capabilities.hasEffective(CAP_NET_ADMIN) },
+        setNetAdminEffective: { on in
+            guard let current = cap_get_proc() else { return -1 }
+            defer { cap_free(UnsafeMutableRawPointer(current)) }
+            var netAdmin = [CAP_NET_ADMIN]
+            guard cap_set_flag(current, CAP_EFFECTIVE, 1, &netAdmin, on ? CAP_SET : CAP_CLEAR) == 0 else { return -1 }
+            return cap_set_proc(current)
+        }
     )
 }

@@ -4,9 +4,12 @@ import Glibc
 /// Every system call goes through `system`, which tests may replace.
 public struct TapControl: Sendable {
     public let system: SystemCalls
+    /// Privileged-helper mode's access list for the caller; nil outside it.
+    public let policy: HelperPolicy?
 
-    public init(system: SystemCalls = .live) {
+    public init(system: SystemCalls = .live, policy: HelperPolicy? = nil) {
         self.system = system
+        self.policy = policy
     }
 
     /// A device as `list` and `show` report it.
@@ -44,10 +47,18 @@ public struct TapControl: Sendable {
 
     /// The device called `name`, which must exist and be a tun/tap device.
     func tunLink(_ name: String) throws(TapError) -> TunLink {
-        var socket = try RouteSocket(system: system)
-        guard let link = try socket.link(named: name) else { throw .notFound(name) }
+        let link = try device(named: name)
         guard let tun = link.tun else { throw .notTunTap(name, kind: link.kind) }
         return tun
+    }
+
+    /// The link called `name`, which must exist and be a tun/tap device: its
+    /// `tun` is set.
+    func device(named name: String) throws(TapError) -> Link {
+        var socket = try RouteSocket(system: system)
+        guard let link = try socket.link(named: name) else { throw .notFound(name) }
+        guard link.tun != nil else { throw .notTunTap(name, kind: link.kind) }
+        return link
     }
 
     /// The device behind an inherited descriptor (TUNGETIFF), never closing it.

@@ -41,7 +41,13 @@ public enum TapError: Error, Equatable, Sendable {
     case invalidSetting(String)
     case accessListMissing(Errno)
     case accessListMalformed(line: Int, String)
-    case accessDenied(String)
+    /// The access list, or a directory above it, is not kept as root keeps it.
+    case accessListInsecure(String, String)
+    /// Refused by privileged-helper mode's rules: the device, if one is named, and why.
+    case accessDenied(String?, String)
+    /// The device behind a name is not the one that was read (deleted and
+    /// made again, or renamed, meanwhile): nothing was changed.
+    case identityChanged(String)
     case noMatch(String)
     case noNamespace(String, path: String)
     case notANamespace(String)
@@ -66,12 +72,13 @@ public enum TapError: Error, Equatable, Sendable {
         case .noNamespace, .notANamespace: return .notFound
         case .namespacePermission: return .permission
         case .settingRefused(_, _, let errno, _): return errno == nil ? .permission : .failure
-        case .needsNetAdmin, .notPermitted, .accessListMissing, .accessListMalformed, .accessDenied: return .permission
+        case .needsNetAdmin, .notPermitted, .accessListMissing, .accessListMalformed, .accessListInsecure, .accessDenied:
+            return .permission
         case .tunUnavailable(let errno): return errno == .EACCES || errno == .EPERM ? .permission : .failure
         case .notFound, .notTunTap, .noMatch: return .notFound
         case .alreadyExists, .existsDifferently: return .exists
         case .inUse, .intruder: return .busy
-        case .notOpen, .notTunDescriptor, .unattachedDescriptor, .unmappedID, .capabilities, .offloadsRefused,
+        case .identityChanged, .notOpen, .notTunDescriptor, .unattachedDescriptor, .unmappedID, .capabilities, .offloadsRefused,
              .queueRefused, .notMultiQueue, .tooManyQueues, .vhostUnavailable, .descriptorTaken, .socketPath, .notASocket, .socketMissing,
              .socketRefused, .peerClosed, .peerSilent, .system:
             return .failure
@@ -156,8 +163,12 @@ public enum TapError: Error, Equatable, Sendable {
             return "privileged-helper mode allows nothing without \(AccessList.path) (\(errno))"
         case .accessListMalformed(let line, let why):
             return "\(AccessList.path) line \(line): \(why); privileged-helper mode allows nothing until it is fixed"
-        case .accessDenied(let what):
-            return what
+        case .accessListInsecure(let path, let why):
+            return "\(path) \(why); privileged-helper mode trusts only a file that root alone can change"
+        case .accessDenied(_, let why):
+            return why
+        case .identityChanged(let name):
+            return "\(name) changed (it was removed, renamed or made again) while tapctl was opening it; nothing was changed"
         case .invalidSetting(let problem):
             return problem
         case .settingRefused(_, let setting, let errno, let applied):

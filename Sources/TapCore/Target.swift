@@ -7,8 +7,8 @@ public enum Target: Equatable, Sendable {
 }
 
 extension TapControl {
-    /// Opens `target` and runs `body` with its queue and the device as it was
-    /// before tapctl opened it. `opened`
+    /// Opens `target` and runs `body` with its queue and the device that queue
+    /// belongs to, identified after the queue was open (`heldLink`). `opened`
     /// runs as soon as the descriptor is ready and before `body`: the place to
     /// give up privileges, since an attached queue needs none.
     ///
@@ -18,28 +18,33 @@ extension TapControl {
     public func withTarget<T>(
         _ target: Target,
         opened: () throws(TapError) -> Void,
-        _ body: (TunDescriptor, TunLink) throws(TapError) -> T
+        _ body: (TunDescriptor, Link) throws(TapError) -> T
     ) throws(TapError) -> T {
         switch target {
         case .descriptor(let fd):
-            let link = try tunLink(try interface(ofDescriptor: fd).name)
+            let tun = TunDescriptor(fd, system: system)
+            let link = try heldLink(tun)
             try opened()
-            return try body(TunDescriptor(fd, system: system), link)
+            return try body(tun, link)
         case .name(let name):
             let link = try tunLink(name.value)
             if link.queues + link.disabledQueues > 0 || !link.persistent {
                 throw .inUse(link.name, holders: Holders.scan()[link.name] ?? [])
             }
-            let queue = try attach(link)
+            let device = try attach(link)
             try opened()
-            return try body(queue.descriptor, link)
+            return try body(device.queue.descriptor, device.link)
         }
     }
 
     /// A new queue on an idle device, with the device's own flags so that
-    /// attaching changes nothing. A process that attached to a multiqueue device
-    /// since `link` was read is found afterwards, and the queue closed again.
-    func attach(_ link: TunLink) throws(TapError) -> TunQueue {
+    /// attaching changes nothing. CAP_NET_ADMIN is not raised for it: in
+    /// privileged-helper mode the kernel's owner and group check decides. The
+    /// device the queue joined must be the one `link` describes (the same
+    /// index), and a process that attached to a multiqueue device since `link`
+    /// was read is found afterwards; either way the queue is closed again.
+    func attach(_ link: TunLink) throws(TapError) -> HeldDevice {
+        try policy?.device(link.name)
         let queue = try TunQueue(system: system)
         do {
             _ = try queue.descriptor.setInterface(link.name, flags: link.attachFlags)
@@ -47,13 +52,29 @@ extension TapControl {
             switch error {
             case .EBUSY: throw .inUse(link.name, holders: Holders.scan()[link.name] ?? [])
             case .EPERM: throw .notPermitted(link.name, owner: link.owner, group: link.group)
-            case .EINVAL: throw .system("attaching to \(link.name) (it changed since it was read)", error)
+            case .EINVAL: throw .identityChanged(link.name)
             default: throw .system("TUNSETIFF", error)
             }
         }
-        if link.multiQueue, let now = try? tunLink(link.name), now.queues + now.disabledQueues > 1 {
+        let now = try heldLink(queue.descriptor)
+        guard now.index == link.index, let tun = now.tun else { throw .identityChanged(link.name) }
+        if tun.multiQueue, tun.queues + tun.disabledQueues > 1 {
             throw .inUse(link.name, holders: Holders.scan()[link.name] ?? [])
         }
-        return queue
+        return HeldDevice(queue: queue, link: now)
+    }
+
+    /// The device a queue tapctl holds belongs to, identified after the attach:
+    /// the name the queue reports (TUNGETIFF), the device of that name over
+    /// rtnetlink (its index, owner, settings), and the queue asked again.
+    /// While tapctl holds the queue the device cannot go away, and renaming
+    /// needs CAP_NET_ADMIN, so the same name both times means the same device.
+    /// Changes then go to that index, never to a name looked up before.
+    func heldLink(_ tun: TunDescriptor) throws(TapError) -> Link {
+        let name = try interface(ofDescriptor: tun.rawValue).name
+        var socket = try RouteSocket(system: system)
+        guard let link = try socket.link(named: name), link.tun != nil,
+              try interface(ofDescriptor: tun.rawValue).name == name else { throw .identityChanged(name) }
+        return link
     }
 }

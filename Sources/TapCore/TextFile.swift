@@ -10,11 +10,16 @@ public enum TextFile {
 
     /// Reads `fd` to its end, leaving it open (standard input, for one).
     public static func read(descriptor fd: CInt) throws(Errno) -> String {
+        String(decoding: try bytes(descriptor: fd), as: UTF8.self)
+    }
+
+    /// The bytes of `fd` to its end, leaving it open.
+    public static func bytes(descriptor fd: CInt) throws(Errno) -> [UInt8] {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let count = try retryingEINTR { chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
-            if count == 0 { return String(decoding: bytes, as: UTF8.self) }
+            if count == 0 { return bytes }
             bytes += chunk[..<count]
         }
     }

@@ -54,10 +54,18 @@ public struct TunDescriptor: Sendable {
     }
 }
 
-/// A device and the queue that made or opened it.
+/// A device this call made, and the queue that made it.
 struct OpenDevice: ~Copyable {
     let queue: TunQueue
+    /// The name the kernel gave it.
     let name: String
+}
+
+/// An existing device and a queue attached to it, with the device as
+/// rtnetlink described it once the queue was attached (`TapControl.heldLink`).
+struct HeldDevice: ~Copyable {
+    let queue: TunQueue
+    let link: Link
 }
 
 /// An owned, open descriptor of /dev/net/tun; closed when it goes out of scope

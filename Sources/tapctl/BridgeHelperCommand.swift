@@ -32,8 +32,9 @@ private func runBridgeHelper(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
     let socket = try descriptorNumber(invocation)
     let bridge = try helperBridge(invocation)
+    let control = try invocation.control()
     let name = try attempt(command, bridge) { () throws(TapError) in
-        try TapControl().bridgeHelper(bridge: bridge, vnetHeader: invocation.has("use-vnet"), socket: socket)
+        try control.bridgeHelper(bridge: bridge, vnetHeader: invocation.has("use-vnet"), socket: socket)
     }
     try invocation.dropPrivileges()
     if invocation.json { emit(.object([("name", .string(name)), ("bridge", .string(bridge))])) }

@@ -50,7 +50,8 @@ private func runCreate(_ invocation: Invocation) throws(Failure) {
     if let group = invocation.values["group"] {
         request.group = try attempt(command, nil) { () throws(TapError) in try Accounts.groupID(group) }
     }
-    let result = try attempt(command, request.name.value) { () throws(TapError) in try TapControl().create(request) }
+    let control = try invocation.control()
+    let result = try attempt(command, request.name.value) { () throws(TapError) in try control.create(request) }
     try invocation.dropPrivileges()
     if invocation.json {
         emit(.object([("name", .string(result.name)), ("created", .bool(result.created))]))

@@ -39,8 +39,9 @@ private func runDelete(_ invocation: Invocation) throws(Failure) {
         selection = .names(names)
     }
     let subject = invocation.operands.count == 1 ? invocation.operands[0] : nil
+    let control = try invocation.control()
     let deleted = try attempt(command, subject) { () throws(TapError) in
-        try TapControl().delete(selection, missingOK: invocation.has("missing-ok"))
+        try control.delete(selection, missingOK: invocation.has("missing-ok"))
     }
     try invocation.dropPrivileges()
     if invocation.json {

@@ -29,6 +29,7 @@ func handoffRequest(_ invocation: Invocation) throws(Failure) -> (HandoffRequest
         throw .usage(command: command, message: "option '--\(option)' needs --create")
     }
     guard let operand = invocation.operands.first else { throw .usage(command: command, message: "missing NAME") }
+    try invocation.refuseIdentityInHelperMode()
     var request = HandoffRequest(name: try interfaceName(operand, command: command, allowTemplate: create))
     if let text = invocation.values["queues"] {
         guard let queues = decimal(text), (1...256).contains(queues) else {
@@ -64,7 +65,8 @@ func handoffRequest(_ invocation: Invocation) throws(Failure) -> (HandoffRequest
 func openAndDrop(_ invocation: Invocation, _ request: HandoffRequest, becoming identity: Identity?,
                  placingFrom start: CInt? = nil) throws(Failure) -> Handoff {
     let command = invocation.command.name
-    var handoff = try attempt(command, request.name.value) { () throws(TapError) in try TapControl().open(request) }
+    let control = try invocation.control()
+    var handoff = try attempt(command, request.name.value) { () throws(TapError) in try control.open(request) }
     do {
         if let start { try handoff.place(from: start) }
         if !invocation.inBatch {

@@ -18,9 +18,10 @@ let ifnameCommand = CommandSpec(
 
 private func runIfname(_ invocation: Invocation) throws(Failure) {
     let fd = try descriptorNumber(invocation)
+    let control = try invocation.control()
     try invocation.dropPrivileges()
     let interface = try attempt(invocation.command.name, nil) { () throws(TapError) in
-        try TapControl().interface(ofDescriptor: fd)
+        try control.interface(ofDescriptor: fd)
     }
     if invocation.json {
         emit(.object([

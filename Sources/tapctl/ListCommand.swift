@@ -28,7 +28,8 @@ let showCommand = CommandSpec(
 )
 
 private func runList(_ invocation: Invocation) throws(Failure) {
-    let devices = try attempt(invocation.command.name, nil) { () throws(TapError) in try TapControl().list() }
+    let control = try invocation.control()
+    let devices = try attempt(invocation.command.name, nil) { () throws(TapError) in try control.list() }
     try invocation.dropPrivileges()
     let described = devices.map(DeviceReport.init)
     if invocation.json {
@@ -41,7 +42,8 @@ private func runList(_ invocation: Invocation) throws(Failure) {
 private func runShow(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
     let name = try interfaceName(invocation.operands[0], command: command)
-    let device = try attempt(command, name.value) { () throws(TapError) in try TapControl().show(name) }
+    let control = try invocation.control()
+    let device = try attempt(command, name.value) { () throws(TapError) in try control.show(name) }
     try invocation.dropPrivileges()
     let report = DeviceReport(device)
     emit(invocation.json ? report.json.text : report.text)

@@ -84,7 +84,9 @@ extension TapError {
         switch self {
         case .alreadyExists(let name), .existsDifferently(let name, _), .notFound(let name), .intruder(let name, _),
              .notTunTap(let name, _), .inUse(let name, _), .needsNetAdmin(let name),
-             .notPermitted(let name, _, _):
+             .notPermitted(let name, _, _), .identityChanged(let name):
+            return name
+        case .accessDenied(let name, _):
             return name
         default:
             return nil

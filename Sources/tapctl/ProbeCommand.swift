@@ -24,15 +24,16 @@ let probeCommand = CommandSpec(
 private func runProbe(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
     let drop = invocation.drop
+    let control = try invocation.control()
     guard !invocation.operands.isEmpty || invocation.values["fd"] != nil else {
-        let kernel = try attempt(command, nil) { () throws(TapError) in try TapControl().probeKernel(opened: drop) }
+        let kernel = try attempt(command, nil) { () throws(TapError) in try control.probeKernel(opened: drop) }
         try invocation.dropPrivileges()
         emit(invocation.json ? KernelReport(kernel).json.text : KernelReport(kernel).text)
         return
     }
     let (target, _) = try target(invocation)
     let probe = try attempt(command, target.subject) { () throws(TapError) in
-        try TapControl().probe(target, opened: drop)
+        try control.probe(target, opened: drop)
     }
     try invocation.dropPrivileges()
     let report = DeviceProbeReport(probe: probe)

@@ -24,8 +24,9 @@ private func runQueue(_ invocation: Invocation) throws(Failure) {
     }
     let fd = try descriptorNumber(invocation)
     // Attaching checks the owner again, so the capability goes after the call.
+    let control = try invocation.control()
     let name = try attempt(command, nil) { () throws(TapError) in
-        try TapControl().setQueue(attached: action == "attach", fd: fd)
+        try control.setQueue(attached: action == "attach", fd: fd)
     }
     try invocation.dropPrivileges()
     if invocation.json {

@@ -33,10 +33,8 @@ func tapctl(_ arguments: [String]) -> Int32 {
     }
 }
 
-/// Runs a parsed command: in its namespace, and in privileged-helper mode only
-/// when the access list allows it.
+/// Runs a parsed command, in its namespace.
 func perform(_ invocation: Invocation) throws(Failure) {
-    if PrivilegedHelper.isActive { try authorize(invocation) }
     if let netns = invocation.netns {
         try attempt(invocation.command.name, nil) { () throws(TapError) in try NetworkNamespace.enter(netns) }
     }

@@ -36,8 +36,8 @@ extension Invocation {
     /// Runs `body` on the target's queue (see TapControl.withTarget), giving
     /// up privileges once the queue is open; errors name the target.
     func onTarget<T>(_ target: Target,
-                     _ body: (TapControl, TunDescriptor, TunLink) throws(TapError) -> T) throws(Failure) -> T {
-        let control = TapControl()
+                     _ body: (TapControl, TunDescriptor, Link) throws(TapError) -> T) throws(Failure) -> T {
+        let control = try self.control()
         return try attempt(command.name, target.subject) { () throws(TapError) in
             try control.withTarget(target, opened: drop) { (tun, link) throws(TapError) in try body(control, tun, link) }
         }

@@ -1,4 +1,5 @@
 import Glibc
+import CTapShim
 @testable import TapCore
 
 /// A kernel stand-in: records every call and fails the ones it is told to.
@@ -30,26 +31,96 @@ final class FakeKernel: @unchecked Sendable {
     /// answer, not an interrupted system call.
     private(set) var netlinkPositions: Set<Int> = []
 
+    /// A namespace of devices by name, for tests about which device a name
+    /// means. When set, RTM_GETLINK answers from it (ENODEV for a name it
+    /// lacks), TUNSETIFF on an existing name attaches with the kernel's owner
+    /// check, which CAP_NET_ADMIN in effect skips, and TUNGETIFF names the
+    /// device a queue holds.
+    struct Device {
+        var index: Int32
+        var owner: UInt32?
+        /// "tun", or "bridge" for a bridge to join.
+        var kind = "tun"
+    }
+    var devices: [String: Device]?
+    var euid: UInt32 = 1000
+    /// CAP_NET_ADMIN, permitted and effective: root's by default; privileged-
+    /// helper mode has it permitted only, until a call raises it.
+    var netAdminPermitted = true
+    var netAdminEffective = true
+    /// The device each descriptor is attached to, by index.
+    private(set) var attached: [CInt: Int32] = [:]
+    /// Runs once, after the first RTM_GETLINK is answered: the moment another
+    /// user changes what a name means.
+    var afterFirstLookup: ((FakeKernel) -> Void)?
+
     /// The next call's injected failure, if it is the one to fail.
     private func injected() -> Errno? {
         defer { position += 1 }
         return position == failAt ? failWith : nil
     }
 
-    /// An RTM_NEWLINK reply for a multiqueue tap named in `request`.
-    private func linkReply(to request: Netlink.Message) -> [UInt8] {
+    /// RTM_NEWLINK replies for a multiqueue tap named in `request`, or from
+    /// `devices` when set: the one named, or every one for a dump (none: there
+    /// is no such device).
+    private func linkReplies(to request: Netlink.Message) -> [UInt8]? {
         let attributes = (try? Netlink.attributes(in: request.payload[16...])) ?? []
         let name: String = attributes.first(where: { $0.type == 3 }).flatMap { $0.string } ?? "tap0"
+        guard let devices else { return reply(to: request, name: name, Device(index: 7)) }
+        if request.flags & 0x300 != 0 {
+            return devices.sorted { $0.value.index < $1.value.index }.flatMap { reply(to: request, name: $0.key, $0.value) }
+        }
+        return devices[name].map { reply(to: request, name: name, $0) }
+    }
+
+    private func reply(to request: Netlink.Message, name: String, _ device: Device) -> [UInt8] {
+        var tun: [Netlink.Attribute] = [
+            .init(type: 3, payload: [2]), .init(type: 6, payload: [1]), .init(type: 7, payload: [1]),
+            .init(type: 8, uint32: deviceQueues),
+        ]
+        if let owner = device.owner { tun.append(.init(type: 1, uint32: owner)) }
         var payload = [UInt8](repeating: 0, count: 16)
-        payload.replaceSubrange(4..<8, with: [7, 0, 0, 0])
-        payload += Netlink.encode([
-            .init(type: 3, string: name),
-            .init(nested: 18, [.init(type: 1, string: "tun"), .init(nested: 2, [
-                .init(type: 3, payload: [2]), .init(type: 6, payload: [1]), .init(type: 7, payload: [1]),
-                .init(type: 8, uint32: deviceQueues),
-            ])]),
-        ])
+        payload.replaceSubrange(4..<8, with: withUnsafeBytes(of: device.index.littleEndian, Array.init))
+        let info: [Netlink.Attribute] = device.kind == "tun" ? [.init(type: 1, string: "tun"), .init(nested: 2, tun)]
+            : [.init(type: 1, string: device.kind)]
+        payload += Netlink.encode([.init(type: 3, string: name), .init(type: 4, uint32: 1500), .init(nested: 18, info)])
         return Netlink.Message(type: 16, flags: 0, sequence: request.sequence, payload: payload).encoded
+    }
+
+    /// TUNSETIFF and TUNGETIFF against `devices`; other ioctls succeed.
+    private func namespaceIoctl(_ fd: CInt, _ request: UInt, _ argument: SystemCalls.IoctlArgument) -> CInt {
+        guard case .pointer(let pointer) = argument, let devices else { return 0 }
+        let ifr = pointer.assumingMemoryBound(to: ifreq.self)
+        func fail(_ errno: Errno) -> CInt {
+            Errno.current = errno
+            return -1
+        }
+        if Self.names[request] == "TUNGETIFF" {
+            guard let index = attached[fd], let name = devices.first(where: { $0.value.index == index })?.key else { return fail(.EBADFD) }
+            ctap_ifreq_set(ifr, name, ctap_ifreq_flags(ifr))
+            return 0
+        }
+        guard Self.names[request] == "TUNSETIFF" else { return 0 }
+        var bytes = [CChar](repeating: 0, count: Int(IFNAMSIZ))
+        ctap_ifreq_name(ifr, &bytes)
+        var name = String(cString: bytes)
+        let parts = name.split(separator: "%d", omittingEmptySubsequences: false)
+        if parts.count == 2 {
+            let candidates = (0..<100).map { String(parts[0]) + String($0) + String(parts[1]) }
+            name = candidates.first(where: { !devices.keys.contains($0) }) ?? name
+        }
+        guard let device = devices[name] else {
+            guard netAdminEffective else { return fail(.EPERM) }
+            let index = (devices.values.map(\.index).max() ?? 0) + 1
+            self.devices?[name] = Device(index: index, owner: nil)
+            attached[fd] = index
+            ctap_ifreq_set(ifr, name, ctap_ifreq_flags(ifr))
+            return 0
+        }
+        if UInt16(bitPattern: ctap_ifreq_flags(ifr)) & UInt16(IFF_TUN_EXCL) != 0 { return fail(.EBUSY) }
+        if let owner = device.owner, owner != euid, !netAdminEffective { return fail(.EPERM) }
+        attached[fd] = device.index
+        return 0
     }
 
     private func answer(_ messages: [Netlink.Message]) {
@@ -59,15 +130,20 @@ final class FakeKernel: @unchecked Sendable {
             netlinkPositions.insert(position)
             let failure = injected() ?? netlinkFailures[requests]
             requests += 1
-            if message.type == 18 && failure == nil {
-                pending += linkReply(to: message)
+            if message.type == 18 && failure == nil, let reply = linkReplies(to: message) {
+                pending += reply
+                if let change = afterFirstLookup {
+                    afterFirstLookup = nil
+                    change(self)
+                }
                 if message.flags & 0x300 != 0 {  // a dump ends with NLMSG_DONE
                     pending += Netlink.Message(type: 3, flags: 2, sequence: message.sequence, payload: [0, 0, 0, 0]).encoded
                 }
                 continue
             }
             var payload: [UInt8] = []
-            payload.appendNative(-(failure?.rawValue ?? 0))
+            let missing = message.type == 18 && failure == nil ? Errno.ENODEV : nil
+            payload.appendNative(-((failure ?? missing)?.rawValue ?? 0))
             payload += Array(message.encoded.prefix(16))
             pending += Netlink.Message(type: 2, flags: 0, sequence: message.sequence, payload: payload).encoded
         }
@@ -114,7 +190,20 @@ final class FakeKernel: @unchecked Sendable {
             return target
         }
         system.close = { fd in self.closed.append(fd); return 0 }
-        system.ioctl = { _, request, _ in self.outcome(Self.names[request] ?? "ioctl \(request)") }
+        system.ioctl = { fd, request, argument in
+            let result = self.outcome(Self.names[request] ?? "ioctl \(request)")
+            return result == 0 ? self.namespaceIoctl(fd, request, argument) : result
+        }
+        system.netAdminEffective = { self.netAdminEffective }
+        system.setNetAdminEffective = { on in
+            self.calls.append(on ? "raise CAP_NET_ADMIN" : "lower CAP_NET_ADMIN")
+            guard !on || self.netAdminPermitted else {
+                Errno.current = .EPERM
+                return -1
+            }
+            self.netAdminEffective = on
+            return 0
+        }
         system.socket = { _, _, _ in self.outcome("socket") == 0 ? 1000 : -1 }
         system.send = { _, buffer, _ in
             self.answer((try? Netlink.messages(in: Array(buffer))) ?? [])

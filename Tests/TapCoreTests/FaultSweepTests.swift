@@ -71,7 +71,7 @@ final class FaultSweepTests: XCTestCase {
         total += sweep("send") { control in
             try control.open(handoff).send(to: "/run/vmm.sock", timeout: 1000)
         }
-        total += sweep("set") { _ = try $0.apply(settings, to: "tap0") }
+        total += sweep("set") { _ = try $0.set(settings, on: .name(try InterfaceName("tap0"))) }
         total += sweep("delete", setup: { $0.deviceQueues = 0 }) { _ = try $0.delete(.names([try InterfaceName("tap0")])) }
         total += sweep("offload") { control in
             _ = try control.setOffloads([.csum, .tso4], on: TunDescriptor(5, system: control.system), device: "tap0")

@@ -1,5 +1,7 @@
 /// A JSON value with ordered object keys, so output is stable byte for byte.
-enum JSON: Equatable {
+/// Everything tapctl writes as JSON goes through it: `--json`, batch lines,
+/// and the header `send` writes, so every string is escaped one way.
+public enum JSON: Equatable, Sendable {
     case null
     case bool(Bool)
     case int(Int64)
@@ -7,13 +9,13 @@ enum JSON: Equatable {
     case array([JSON])
     case object([(String, JSON)])
 
-    static func == (lhs: JSON, rhs: JSON) -> Bool { lhs.text == rhs.text }
+    public static func == (lhs: JSON, rhs: JSON) -> Bool { lhs.text == rhs.text }
 
-    static func optional<T: BinaryInteger>(_ value: T?) -> JSON { value.map { .int(Int64($0)) } ?? .null }
-    static func optional(_ value: String?) -> JSON { value.map { .string($0) } ?? .null }
+    public static func optional<T: BinaryInteger>(_ value: T?) -> JSON { value.map { .int(Int64($0)) } ?? .null }
+    public static func optional(_ value: String?) -> JSON { value.map { .string($0) } ?? .null }
 
     /// Compact serialization, one line.
-    var text: String {
+    public var text: String {
         var out = ""
         write(to: &out)
         return out

@@ -1,0 +1,112 @@
+import Glibc
+import CTapShim
+import CLibcap
+
+/// Privileged-helper mode: tapctl installed setuid root or with the file
+/// capability cap_net_admin, run by a user who has neither.
+public enum PrivilegedHelper {
+    /// The kernel sets AT_SECURE when exec gave the process privilege its real
+    /// user lacks (setuid, setgid, file capabilities).
+    public static var isActive: Bool { ctap_secure_exec() != 0 }
+
+    /// Becomes the real user, before anything else, with CAP_NET_ADMIN alone
+    /// in the permitted set and nothing effective: the calls that need it
+    /// raise it for themselves (`SystemCalls.withNetAdmin`), so everything
+    /// else, attaching to an existing device above all, runs as the user.
+    public static func enter() throws(TapError) {
+        let uid = getuid()
+        if geteuid() != uid {
+            guard ctap_keep_capabilities(1) == 0, setuid(uid) == 0, geteuid() == uid, ctap_keep_capabilities(0) == 0 else {
+                throw .capabilities("becoming uid \(uid)", .current)
+            }
+        }
+        if getegid() != getgid() && setgid(getgid()) != 0 { throw .capabilities("setgid", .current) }
+        if cap_get_ambient(CAP_CHOWN) >= 0, cap_reset_ambient() != 0 { throw .capabilities("ambient set", .current) }
+        guard let set = cap_init() else { throw .capabilities("cap_init", .current) }
+        defer { cap_free(UnsafeMutableRawPointer(set)) }
+        var netAdmin = [CAP_NET_ADMIN]
+        guard cap_set_flag(set, CAP_PERMITTED, 1, &netAdmin, CAP_SET) == 0,
+              cap_set_proc(set) == 0 else { throw .capabilities("keeping CAP_NET_ADMIN alone", .current) }
+    }
+
+    /// The real user and the groups rules may name.
+    public static var caller: (uid: uid_t, groups: [gid_t]) {
+        var groups = [gid_t](repeating: 0, count: 256)
+        let count = getgroups(256, &groups)
+        return (getuid(), [getgid()] + groups.prefix(Int(max(count, 0))))
+    }
+}
+
+/// What the access list allows one caller: TapControl consults it, when set,
+/// at each point where it acts for someone else. Names are checked as the
+/// kernel resolves them (a template's result, not the template), ownership is
+/// the kernel's own attach check, and a device is changed only through a queue
+/// of it that tapctl holds.
+public struct HelperPolicy: Sendable {
+    public var rules: AccessList
+    public var uid: uid_t
+    public var groups: [gid_t]
+
+    public init(rules: AccessList, uid: uid_t, groups: [gid_t]) {
+        self.rules = rules
+        self.uid = uid
+        self.groups = groups
+    }
+
+    /// The access list in force for the real user of this process.
+    public static func load() throws(TapError) -> HelperPolicy {
+        let (uid, groups) = PrivilegedHelper.caller
+        return HelperPolicy(rules: try AccessList.load(), uid: uid, groups: groups)
+    }
+
+    public var limits: AccessList.Limits { rules.limits }
+
+    func device(_ name: String) throws(TapError) {
+        guard rules.allows(.device, name, user: uid, groups: groups) else {
+            throw .accessDenied(name, "\(AccessList.path) does not allow uid \(uid) this device")
+        }
+    }
+
+    func bridge(_ name: String) throws(TapError) {
+        guard rules.allows(.bridge, name, user: uid, groups: groups) else {
+            throw .accessDenied(name, "\(AccessList.path) does not allow uid \(uid) this bridge")
+        }
+    }
+
+    /// The kernel's attach rule for a device tapctl already holds a queue of:
+    /// an inherited descriptor may come from another user.
+    func owns(_ link: TunLink) throws(TapError) {
+        let mine = (link.owner.map { $0 == uid } ?? true) && (link.group.map { groups.contains($0) } ?? true)
+        guard mine else {
+            throw .accessDenied(link.name, "it belongs to " + (link.owner.map { "uid \($0)" } ?? "group \(link.group ?? 0)")
+                                + ", not uid \(uid)")
+        }
+    }
+
+    /// A new device is the caller's, in one of the caller's groups at most.
+    func checkOwnership(_ request: CreateRequest) throws(TapError) {
+        switch request.owner {
+        case .none:
+            throw .accessDenied(nil, "in privileged-helper mode a new device always has an owner: you")
+        case .user(let owner) where owner != uid:
+            throw .accessDenied(nil, "in privileged-helper mode only you (uid \(uid)) can own what tapctl makes")
+        default:
+            break
+        }
+        if let group = request.group, !groups.contains(group) {
+            throw .accessDenied(nil, "you are not in group \(group)")
+        }
+    }
+
+    func checkQueues(_ queues: Int, device: String) throws(TapError) {
+        guard queues <= limits.queues else {
+            throw .accessDenied(device, "\(queues) queues are more than the \(limits.queues) \(AccessList.path) allows one device")
+        }
+    }
+
+    func checkTxQueueLength(_ length: UInt32, device: String?) throws(TapError) {
+        guard length <= limits.txQueueLength else {
+            throw .accessDenied(device, "txqueuelen \(length) is more than the \(limits.txQueueLength) \(AccessList.path) allows")
+        }
+    }
+}
