@@ -20,7 +20,7 @@ let package = Package(
         .testTarget(name: "TapCoreTests", dependencies: ["TapCore"]),
         .testTarget(name: "tapctlTests", dependencies: ["tapctl", "TapCore"]),
         // Run by the kernel tests under `tapctl exec`; never installed.
-        .executableTarget(name: "TapctlTestHelper", dependencies: ["TapCore"], path: "Tests/Helper"),
+        .executableTarget(name: "TapctlTestHelper", dependencies: ["TapCore", "CTapShim"], path: "Tests/Helper"),
         .testTarget(name: "KernelTests", dependencies: ["TapCore", "TapctlTestHelper"]),
     ],
     swiftLanguageModes: [.v6]

@@ -113,7 +113,7 @@ extension TapControl {
         if request.multiQueue { try refuseIntruders(name) }
         if let policy {
             try policy.device(name)
-            try checkDeviceCount(policy)
+            try checkDeviceCount(policy, name: name)
         }
         do {
             if persistent { try tun.setPersistent(true) }
@@ -142,11 +142,11 @@ extension TapControl {
 
     /// Privileged-helper mode: the devices one user owns in this namespace,
     /// the new one included, are bounded by the access list's limit.
-    private func checkDeviceCount(_ policy: HelperPolicy) throws(TapError) {
+    private func checkDeviceCount(_ policy: HelperPolicy, name: String) throws(TapError) {
         var socket = try RouteSocket(system: system)
         let owned = try socket.tunLinks().filter { $0.owner == policy.uid }.count
         guard owned <= policy.limits.devices else {
-            throw .accessDenied(nil, "you own \(owned - 1) devices already, and \(AccessList.path) allows \(policy.limits.devices)")
+            throw .accessDenied(name, "you own \(owned - 1) devices already, and \(AccessList.path) allows \(policy.limits.devices)")
         }
     }
 

@@ -68,20 +68,24 @@ public struct DeviceProbe: Sendable {
 
 extension TapControl {
     /// Probes the TUN driver. TUNGETFEATURES needs nothing; the rest needs a
-    /// throwaway multiqueue tap named from tapctl%d, made as `create` makes a
-    /// device: owned by the caller before anything else, deleted if a stranger
-    /// attached to it first, and in privileged-helper mode allowed by the
-    /// access list like any other. Making it needs CAP_NET_ADMIN: without it
-    /// the rest is reported untested. The device is never persistent, so
-    /// closing its queues removes it, on every path out of here.
+    /// throwaway multiqueue tap, made as `create` makes a device: owned by the
+    /// caller before anything else, deleted if a stranger attached to it first,
+    /// and in privileged-helper mode allowed by the access list like any other.
+    /// Its name is "tapctl" and nine random hex digits: a device has no owner
+    /// until TUNSETOWNER, and a name known in advance (tapctl0) let a stranger
+    /// spinning on TUNSETIFF win that moment in 19 probes of 20 here. Making it
+    /// needs CAP_NET_ADMIN: without it the rest is reported untested. The
+    /// device is never persistent, so closing its queues removes it, on every
+    /// path out of here.
     public func probeKernel(opened: () throws(TapError) -> Void) throws(TapError) -> KernelProbe {
-        guard let template = try? InterfaceName("tapctl%d") else { throw .invalidName("tapctl%d", .badTemplate) }
-        var request = CreateRequest(name: template)
+        var request = CreateRequest(name: try Self.throwawayName())
         request.multiQueue = true
         request.vnetHeader = true
         let device: OpenDevice
         do {
             device = try make(request, persistent: false)
+        } catch .alreadyExists {
+            return try probeKernel(opened: opened)  // one chance in 2^36: draw again
         } catch .needsNetAdmin {
             let unattached = try TunQueue(system: system)
             var probe = KernelProbe(features: try features(of: unattached.descriptor))
@@ -102,6 +106,18 @@ extension TapControl {
         probe.vnetLittleEndian = (try? tun.setVnetLittleEndian(true)) != nil
         probe.vnetBigEndian = (try? tun.setVnetBigEndian(true)) != nil
         return probe
+    }
+
+    /// "tapctl" and nine random hex digits: 15 bytes, as many as a name holds.
+    static func throwawayName() throws(TapError) -> InterfaceName {
+        var generator = SystemRandomNumberGenerator()
+        let digits = String(UInt64.random(in: 0..<(1 << 36), using: &generator), radix: 16)
+        let name = "tapctl" + String(repeating: "0", count: 9 - digits.count) + digits
+        do {
+            return try InterfaceName(name, allowTemplate: false)
+        } catch {
+            throw .invalidName(name, error)
+        }
     }
 
     private func features(of tun: TunDescriptor) throws(TapError) -> TunFlags {
@@ -134,7 +150,9 @@ extension TapControl {
     /// accepts from `probeKernel`, run once the target is open.
     public func probe(_ target: Target, opened: () throws(TapError) -> Void) throws(TapError) -> DeviceProbe {
         try withTarget(target, opened: {}) { (tun, held) throws(TapError) -> DeviceProbe in
-            guard let link = held.tun else { throw .notTunTap(held.name, kind: held.kind) }
+            guard var link = held.tun else { throw .notTunTap(held.name, kind: held.kind) }
+            // By name, the device was idle until tapctl's temporary queue, its only one.
+            if case .name = target { (link.queues, link.disabledQueues) = (0, 0) }
             let name = link.name
             // Before the privilege drop: other users' /proc/PID/fd need it.
             let holders = Holders.scan()[name] ?? []

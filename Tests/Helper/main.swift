@@ -2,7 +2,8 @@
 // inherited, or talks through an inherited tap queue. Test-only; not installed.
 import Foundation
 import Glibc
-import TapCore
+@testable import TapCore
+import CTapShim
 
 /// One JSON object: every open descriptor (with the tap behind it, "" for
 /// others), the capability sets, ids, and the TAPCTL_ environment.
@@ -59,10 +60,63 @@ func arp(_ fd: CInt) -> Int32 {
     return 1
 }
 
+/// Another user's attack on a device that has no owner yet, for
+/// `milliseconds`: with `name`, it spins on TUNSETIFF of that name; with
+/// `prefix*`, it listens for new links over rtnetlink (which needs no
+/// privilege) and tries each one whose name starts with the prefix at once.
+/// The queues it gets (multiqueue, with virtio-net headers, as probe's
+/// throwaway device is) are kept; it prints how many it got.
+func grab(_ target: String, milliseconds: Int) -> Int32 {
+    var held: [CInt] = []
+    func attach(_ name: String) {
+        guard let queue = try? TunQueue() else { return }
+        if (try? queue.descriptor.setInterface(name, flags: [.tap, .noPI, .multiQueue, .vnetHdr])) != nil {
+            held.append(queue.release())
+        }
+    }
+    let watch = target.hasSuffix("*") ? linkMonitor() : nil
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    let end = Int(now.tv_sec) * 1000 + Int(now.tv_nsec) / 1_000_000 + milliseconds
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let left = end - (Int(now.tv_sec) * 1000 + Int(now.tv_nsec) / 1_000_000)
+        guard left > 0 else { break }
+        guard let watch else {
+            attach(target)
+            continue
+        }
+        var entry = pollfd(fd: watch, events: Int16(POLLIN), revents: 0)
+        guard poll(&entry, 1, CInt(left)) > 0 else { continue }
+        let count = buffer.withUnsafeMutableBytes { recv(watch, $0.baseAddress, $0.count, 0) }
+        guard count > 0, let messages = try? Netlink.messages(in: Array(buffer[..<count])) else { continue }
+        for message in messages where message.type == 16 {
+            if let link = try? Link.decode(message.payload), link.name.hasPrefix(String(target.dropLast())) { attach(link.name) }
+        }
+    }
+    print("{\"attached\":\(held.count)}")
+    return 0
+}
+
+/// A NETLINK_ROUTE socket subscribed to link events (RTMGRP_LINK).
+func linkMonitor() -> CInt? {
+    let fd = socket(AF_NETLINK, CInt(SOCK_RAW.rawValue), NETLINK_ROUTE)
+    var address = sockaddr_nl()
+    address.nl_family = sa_family_t(AF_NETLINK)
+    address.nl_groups = 1
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_nl>.size)) }
+    }
+    return fd >= 0 && bound == 0 ? fd : nil
+}
+
 switch CommandLine.arguments.dropFirst().first {
 case "report": report()
 case "arp": exit(arp(CInt(CommandLine.arguments.last ?? "") ?? -1))
+case "grab" where CommandLine.arguments.count == 4:
+    exit(grab(CommandLine.arguments[2], milliseconds: Int(CommandLine.arguments[3]) ?? 0))
 default:
-    print("usage: TapctlTestHelper report [ARG...] | arp FD")
+    print("usage: TapctlTestHelper report [ARG...] | arp FD | grab NAME MILLISECONDS")
     exit(2)
 }
