@@ -117,6 +117,12 @@ final class HelperKernelTests: KernelTestCase {
                 XCTAssertEqual(outcome.stderr, "tapctl: \(arguments[0]) tap3: " + refused, "\(arguments)")
             }
         }
+        // A queue of it handed over (a descriptor it got somehow) lets nobody change it either.
+        let queue = try hold("tap3", flags: [.tap, .noPI, .multiQueue])
+        let handed = run([setuidCopy, "set", "--fd", "3", "--mtu", "1400"], fds: [3: queue.descriptor.rawValue])
+        XCTAssertEqual(handed.status, 3)
+        XCTAssertEqual(handed.stderr, "tapctl: set tap3: it belongs to uid 4242, not uid 65534\n")
+        _ = consume queue
         let link = try XCTUnwrap(try ipJSON("link", "show", "dev", "tap3").first)
         XCTAssertEqual(link["mtu"] as? Int, 1450)
         XCTAssertEqual(try self.link("tap3")?.persistent, true)

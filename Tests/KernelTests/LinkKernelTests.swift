@@ -54,6 +54,18 @@ final class LinkKernelTests: KernelTestCase {
         XCTAssertFalse((link["flags"] as? [String] ?? []).contains("UP"))
     }
 
+    /// A device in use is changed through its holder's queue, by index.
+    func testSetThroughAHeldQueue() throws {
+        XCTAssertEqual(tapctl("create", "tap0", "--multiqueue").status, 0)
+        let queue = try hold("tap0", flags: [.tap, .noPI, .multiQueue])
+        let outcome = tapctl("set", "--fd", "3", "--mtu", "1400", "--json", fds: [3: queue.descriptor.rawValue])
+        XCTAssertEqual(outcome.status, 0, outcome.stderr)
+        XCTAssertEqual(outcome.stdout, #"{"name":"tap0","applied":["mtu 1400"]}"# + "\n")
+        XCTAssertEqual(try ipLink("tap0")["mtu"] as? Int, 1400)
+        XCTAssertEqual(tapctl("set", "tap0", "--fd", "3", "--up").stderr,
+                       "tapctl: set: give a device NAME or --fd N, not both (see 'tapctl set --help')\n")
+    }
+
     func testBadValuesAreUsageErrorsAndChangeNothing() throws {
         XCTAssertEqual(spawn(["ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"]).status, 0)
         defer { _ = spawn(["ip", "link", "del", "v0"]) }

@@ -96,4 +96,29 @@ final class SendKernelTests: KernelTestCase {
         XCTAssertEqual(tapctl("send", "tap0").stderr, "tapctl: send: missing --socket PATH (see 'tapctl send --help')\n")
         XCTAssertEqual(try link("tap0")?.queues, 0)
     }
+
+    /// Every JSON tapctl writes goes through one encoder: a name may hold '"',
+    /// '\\', text that looks like an escape, and bytes above 0x7f, and a JSON
+    /// reader must get back exactly the name the kernel reports.
+    func testNamesAreEscapedInEveryJSONOutput() throws {
+        let name = #"q"\u0031\é"#
+        XCTAssertEqual(Array(name.utf8).count, 11)
+        let running = try XCTUnwrap(start([Self.binary, "send", name, "--create", "--socket", path, "--json"]))
+        let (connection, text, fds) = try receive()
+        let header = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        XCTAssertEqual(header["ifname"] as? String, try TunDescriptor(try XCTUnwrap(fds.first)).interface().name)
+        XCTAssertEqual(header["ifname"] as? String, name)
+        close(connection)
+        let sent = running.wait()
+        XCTAssertNotNil(try JSONSerialization.jsonObject(with: Data(sent.stdout.utf8)) as? [String: Any], sent.stdout)
+        fds.forEach { close($0) }
+        XCTAssertEqual(tapctl("create", name).status, 0)
+        for arguments in [["--json", "create", name, "--exist-ok"], ["--json", "show", name], ["--json", "list"]] {
+            let outcome = spawn([Self.binary] + arguments)
+            XCTAssertEqual(outcome.status, 0, outcome.stderr)
+            let parsed = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8))
+            let object = (parsed as? [[String: Any]])?.first ?? parsed as? [String: Any]
+            XCTAssertEqual(object?["name"] as? String, name, "\(arguments)")
+        }
+    }
 }
