@@ -9,7 +9,7 @@ SWIFT ?= swift
 BIN := .build/release/tapctl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps check-deps install-missing check fuzz demo bench install clean
+.PHONY: all build deps demo-deps check-deps install-missing check fuzz demo bench install clean
 
 all: build
 
@@ -19,6 +19,11 @@ all: build
 deps:
 	@$(MAKE) --no-print-directory install-missing PACKAGES="$$(pkg-config --exists libcap 2>/dev/null || echo libcap-dev) \
 		$$(command -v pkg-config >/dev/null || echo pkgconf)"
+
+# What the demo shows tapctl beside: iproute2 and ethtool.
+demo-deps: deps
+	@$(MAKE) --no-print-directory install-missing PACKAGES="$$(command -v ip >/dev/null || echo iproute2) \
+		$$(command -v ethtool >/dev/null || echo ethtool)"
 
 check-deps: deps
 	@$(MAKE) --no-print-directory install-missing PACKAGES="$$(command -v mandoc >/dev/null || echo mandoc) \
@@ -63,7 +68,7 @@ check: build check-deps
 fuzz: deps
 	TAPCTL_FUZZ_COUNT=200000 $(SWIFT) test --disable-swift-testing --filter FuzzTests
 
-demo: build
+demo: build demo-deps
 	$(SUDO) scripts/in-netns env TAPCTL="$(CURDIR)/$(BIN)" scripts/demo
 
 # tapctl against ip in the same run; not part of check (timings are not assertions).
