@@ -39,15 +39,19 @@ public enum Capabilities {
             throw .capabilities("ambient set", .current)
         }
         if let identity {
+            func failed(_ step: String) -> TapError {
+                let error = Errno.current
+                return error == .EPERM ? .cannotBecome(uid: identity.uid, gid: identity.gid) : .capabilities(step, error)
+            }
             guard identity.groups.withUnsafeBufferPointer({ setgroups($0.count, $0.baseAddress) }) == 0 else {
-                throw .capabilities("setgroups", .current)
+                throw failed("setgroups")
             }
             // With CAP_SETGID and CAP_SETUID these set the real, effective and saved ids.
             guard setgid(identity.gid) == 0, getgid() == identity.gid, getegid() == identity.gid else {
-                throw .capabilities("setgid", .current)
+                throw failed("setgid")
             }
             guard setuid(identity.uid) == 0, getuid() == identity.uid, geteuid() == identity.uid else {
-                throw .capabilities("setuid", .current)
+                throw failed("setuid")
             }
         }
         if noNewPrivileges, ctap_set_no_new_privs() != 0 {

@@ -2,8 +2,13 @@ import Glibc
 
 /// What this kernel's TUN driver supports, found by trying it on a throwaway device.
 public struct KernelProbe: Equatable, Sendable {
-    /// TUNGETFEATURES: the TUNSETIFF flags the driver knows.
-    public var features: TunFlags
+    /// The running kernel (uname -r), known without opening anything.
+    public var release: String
+    /// The permission bits of /dev/net/tun (0o666 on Debian), nil when it is missing.
+    public var tunMode: UInt32?
+    /// TUNGETFEATURES: the TUNSETIFF flags the driver knows; nil when
+    /// /dev/net/tun cannot be opened.
+    public var features: TunFlags?
     /// Each of `Offloads.probeGroups`, with its prerequisites, accepted or not.
     public var offloads: [Offloads: Bool]?
     /// The virtio-net header sizes 10, 12, 20 and 24, accepted or not.
@@ -18,6 +23,15 @@ public struct KernelProbe: Equatable, Sendable {
 
     public static let vnetHeaderSizesTried = [10, 12, 20, 24]
 
+    /// What can be known without opening /dev/net/tun.
+    init() {
+        var names = utsname()
+        uname(&names)
+        release = withUnsafeBytes(of: names.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        var status = stat()
+        tunMode = stat("/dev/net/tun", &status) == 0 ? UInt32(status.st_mode & 0o7777) : nil
+    }
+
     /// The offloads accepted, as one set.
     public var acceptedOffloads: Offloads? {
         offloads.map { $0.filter(\.value).reduce(into: Offloads()) { $0.formUnion($1.key) } }
@@ -30,23 +44,34 @@ public struct DeviceProbe: Sendable {
     /// The device, with the processes holding it other than this one.
     public var device: TapControl.Device
     public var link: TunLink { device.link }
-    /// The flags of the queue probed (an inherited one, or a temporary one).
-    public var queueFlags: TunFlags
+    /// The flags of the queue probed (an inherited one, or a temporary one);
+    /// nil for a device in use, probed without a queue.
+    public var queueFlags: TunFlags?
     /// The queue probed is an inherited descriptor, whose flags a VMM is stuck with;
     /// a VMM attaching to the device by name chooses its own.
     public var inherited: Bool
+    /// The offloads in force, as ethtool reads them: no queue is needed. While
+    /// a VM runs they are what its guest negotiated (QEMU resets them when it
+    /// starts and sets the guest's).
     public var features: DeviceFeatures
-    public var vnetHeaderSize: Int
+    /// Device-wide, but read through a queue: nil without one.
+    public var vnetHeaderSize: Int?
     /// The queue's send buffer, for an inherited descriptor. A device has none of
     /// its own: TUNSETSNDBUF sets the queues open at the time, and a queue
     /// attached later starts unlimited, so a temporary queue's says nothing.
     public var sendBuffer: Int?
     public var kernel: KernelProbe
+    /// Why the values that need a queue are nil: the device is in use, and
+    /// tapctl never adds a queue to a device in use.
+    public var withoutQueue: String?
+
+    /// A process holds the device: its offloads are that program's (a VM's guest's).
+    public var inUse: Bool { withoutQueue != nil || !device.holders.isEmpty }
 
     /// The virtio-net feature bits a VMM can offer its guest on this tap, as QEMU
     /// derives them from its tap probes (virtio spec names, without VIRTIO_NET_F_).
     public var virtioFeatures: [String] {
-        let vnetHeader = inherited ? queueFlags.contains(.vnetHdr) : kernel.features.contains(.vnetHdr)
+        let vnetHeader = inherited ? queueFlags?.contains(.vnetHdr) == true : kernel.features?.contains(.vnetHdr) == true
         guard vnetHeader else { return link.multiQueue ? ["MQ"] : [] }
         var out = ["CSUM", "HOST_TSO4", "HOST_TSO6", "HOST_ECN"]
         if let accepted = kernel.acceptedOffloads {
@@ -60,7 +85,7 @@ public struct DeviceProbe: Sendable {
             if accepted.contains(.udpTunnel) { out += ["GUEST_UDP_TUNNEL_GSO", "HOST_UDP_TUNNEL_GSO"] }
             if accepted.contains(.udpTunnelCsum) { out += ["GUEST_UDP_TUNNEL_GSO_CSUM", "HOST_UDP_TUNNEL_GSO_CSUM"] }
         }
-        if kernel.vnetHeaderSizes?[12] == true || vnetHeaderSize >= 12 { out.append("MRG_RXBUF") }
+        if kernel.vnetHeaderSizes?[12] == true || (vnetHeaderSize ?? 0) >= 12 { out.append("MRG_RXBUF") }
         if link.multiQueue { out.append("MQ") }
         return out
     }
@@ -81,6 +106,7 @@ extension TapControl {
         var request = CreateRequest(name: try Self.throwawayName())
         request.multiQueue = true
         request.vnetHeader = true
+        var probe = KernelProbe()
         let device: OpenDevice
         do {
             device = try make(request, persistent: false)
@@ -88,13 +114,17 @@ extension TapControl {
             return try probeKernel(opened: opened)  // one chance in 2^36: draw again
         } catch .needsNetAdmin {
             let unattached = try TunQueue(system: system)
-            var probe = KernelProbe(features: try features(of: unattached.descriptor))
+            probe.features = try features(of: unattached.descriptor)
             try opened()
             probe.untested = "creating a throwaway device needs CAP_NET_ADMIN"
             return probe
+        } catch .tunUnavailable(let errno) {
+            try opened()
+            probe.untested = TapError.tunUnavailable(errno).message
+            return probe
         }
         let tun = device.queue.descriptor
-        var probe = KernelProbe(features: try features(of: tun))
+        probe.features = try features(of: tun)
         probe.maxQueues = try countQueues(device.name, flags: request.flags.subtracting(.tunExcl))
         try opened()
         probe.offloads = Dictionary(uniqueKeysWithValues: Offloads.probeGroups.map { group in
@@ -147,12 +177,29 @@ extension TapControl {
 
     /// Probes a device without disturbing its users: state from rtnetlink and
     /// ethtool, header size and send buffer from the queue; what the kernel
-    /// accepts from `probeKernel`, run once the target is open.
+    /// accepts from `probeKernel`, run once the target is open. A device in use
+    /// is probed by NAME without a queue: what needs one is nil, and says why.
     public func probe(_ target: Target, opened: () throws(TapError) -> Void) throws(TapError) -> DeviceProbe {
+        guard case .name(let name) = target else { return try probeQueue(target, opened: opened) }
+        let link = try tunLink(name.value)
+        if link.queues + link.disabledQueues > 0 || !link.persistent { return try probeInUse(link, opened: opened) }
+        do {
+            return try probeQueue(target, opened: opened)
+        } catch .inUse {
+            // A holder attached between the check and tapctl's attach.
+            return try probeInUse(try tunLink(name.value), opened: opened)
+        }
+    }
+
+    /// Through a queue: the inherited one, or a temporary one on an idle device.
+    private func probeQueue(_ target: Target, opened: () throws(TapError) -> Void) throws(TapError) -> DeviceProbe {
         try withTarget(target, opened: {}) { (tun, held) throws(TapError) -> DeviceProbe in
             guard var link = held.tun else { throw .notTunTap(held.name, kind: held.kind) }
-            // By name, the device was idle until tapctl's temporary queue, its only one.
-            if case .name = target { (link.queues, link.disabledQueues) = (0, 0) }
+            var inherited = true
+            if case .name = target {
+                // The device was idle until tapctl's temporary queue, its only one.
+                (link.queues, link.disabledQueues, inherited) = (0, 0, false)
+            }
             let name = link.name
             // Before the privilege drop: other users' /proc/PID/fd need it.
             let holders = Holders.scan()[name] ?? []
@@ -162,15 +209,22 @@ extension TapControl {
             var buffer: Int?
             do throws(Errno) {
                 size = try tun.vnetHeaderSize()
-                if case .descriptor = target { buffer = try tun.sendBuffer() }
+                if inherited { buffer = try tun.sendBuffer() }
             } catch {
                 throw .system("reading \(name)'s settings", error)
             }
-            var inherited = false
-            if case .descriptor = target { inherited = true }
             return DeviceProbe(device: Device(link: link, holders: holders), queueFlags: queueFlags, inherited: inherited,
                                features: try DeviceFeatures.read(name, system: system),
                                vnetHeaderSize: size, sendBuffer: buffer, kernel: kernel)
         }
+    }
+
+    /// A device in use, probed without adding a queue to it.
+    private func probeInUse(_ link: TunLink, opened: () throws(TapError) -> Void) throws(TapError) -> DeviceProbe {
+        let holders = Holders.scan()[link.name] ?? []
+        let kernel = try probeKernel(opened: opened)
+        return DeviceProbe(device: Device(link: link, holders: holders), queueFlags: nil, inherited: false,
+                           features: try DeviceFeatures.read(link.name, system: system), vnetHeaderSize: nil, sendBuffer: nil,
+                           kernel: kernel, withoutQueue: "\(link.name) is in use, and tapctl never adds a queue to a device in use")
     }
 }

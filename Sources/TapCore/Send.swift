@@ -66,7 +66,11 @@ extension Handoff {
             switch error {
             case .EPROTOTYPE: continue
             case .ENOENT: throw .socketMissing(path)
-            case .ECONNREFUSED: throw .socketRefused(path)
+            case .ECONNREFUSED:
+                // The kernel says the same for a file that is no socket at all.
+                var status = stat()
+                if lstat(path, &status) == 0, status.st_mode & S_IFMT != S_IFSOCK { throw .notASocketFile(path) }
+                throw .socketRefused(path)
             default: throw .system("connecting to \(path)", error)
             }
         }

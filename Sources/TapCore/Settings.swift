@@ -57,11 +57,11 @@ extension TapControl {
         } catch {
             switch error {
             case .EINVAL where !flags.contains(.multiQueue):
-                throw .queueRefused(fd: fd, "is a queue of \(name), which is not multiqueue")
+                throw .queueRefused(fd: fd, "a queue of \(name), which is not multiqueue")
             case .EINVAL where attached && !flags.contains(.detachQueue):
-                throw .queueRefused(fd: fd, "is already attached to \(name)")
+                throw .queueRefused(fd: fd, "already attached to \(name)")
             case .EINVAL where !attached && flags.contains(.detachQueue):
-                throw .queueRefused(fd: fd, "is already detached from \(name)")
+                throw .queueRefused(fd: fd, "already detached from \(name)")
             case .EPERM:
                 let link = try? tunLink(name)
                 throw .notPermitted(name, owner: link?.owner, group: link?.group)

@@ -11,6 +11,35 @@ public struct Holder: Hashable, Sendable {
     }
 }
 
+/// A process and the queues of one device it holds.
+public struct HoldingProcess: Equatable, Sendable {
+    public let pid: Int32
+    public let command: String
+    public let fds: [Int32]
+}
+
+extension Array where Element == Holder {
+    /// One entry per process, in the order first seen, with its descriptors.
+    public var byProcess: [HoldingProcess] {
+        var order: [Int32] = []
+        var fds: [Int32: [Int32]] = [:]
+        var commands: [Int32: String] = [:]
+        for holder in self {
+            if fds[holder.pid] == nil { order.append(holder.pid) }
+            fds[holder.pid, default: []].append(holder.fd)
+            commands[holder.pid] = holder.command
+        }
+        return order.map { HoldingProcess(pid: $0, command: commands[$0] ?? "?", fds: fds[$0] ?? []) }
+    }
+}
+
+extension HoldingProcess {
+    /// "4242 (qemu-system-x86, fd 31)", or "(sleep, 4 queues)" for several.
+    public var described: String {
+        "\(pid) (\(command), " + (fds.count == 1 ? "fd \(fds[0])" : "\(fds.count) queues") + ")"
+    }
+}
+
 /// Every failure TapCore reports, with the kernel's reason already decoded.
 /// `message` is a phrase for after "tapctl: <command> <device>: ".
 public enum TapError: Error, Equatable, Sendable {
@@ -56,6 +85,10 @@ public enum TapError: Error, Equatable, Sendable {
     case settingRefused(String, setting: String, Errno?, applied: [String])
     case socketPath(String)
     case notASocket(fd: CInt)
+    /// `send --socket PATH`: something other than a socket is there.
+    case notASocketFile(String)
+    /// exec --user/--group without the privilege to switch identity.
+    case cannotBecome(uid: UInt32, gid: UInt32)
     case socketMissing(String)
     case socketRefused(String)
     case peerClosed(String)
@@ -69,7 +102,8 @@ public enum TapError: Error, Equatable, Sendable {
     public var category: Category {
         switch self {
         case .invalidName, .unknownUser, .unknownGroup, .offloadProblem, .invalidSetting: return .usage
-        case .noNamespace, .notANamespace: return .notFound
+        case .noNamespace, .notANamespace, .notOpen, .notTunDescriptor, .unattachedDescriptor: return .notFound
+        case .cannotBecome: return .permission
         case .namespacePermission: return .permission
         case .settingRefused(_, _, let errno, _): return errno == nil ? .permission : .failure
         case .needsNetAdmin, .notPermitted, .accessListMissing, .accessListMalformed, .accessListInsecure, .accessDenied:
@@ -78,8 +112,8 @@ public enum TapError: Error, Equatable, Sendable {
         case .notFound, .notTunTap, .noMatch: return .notFound
         case .alreadyExists, .existsDifferently: return .exists
         case .inUse, .intruder: return .busy
-        case .identityChanged, .notOpen, .notTunDescriptor, .unattachedDescriptor, .unmappedID, .capabilities, .offloadsRefused,
-             .queueRefused, .notMultiQueue, .tooManyQueues, .vhostUnavailable, .descriptorTaken, .socketPath, .notASocket, .socketMissing,
+        case .identityChanged, .unmappedID, .capabilities, .offloadsRefused,
+             .queueRefused, .notMultiQueue, .tooManyQueues, .vhostUnavailable, .descriptorTaken, .socketPath, .notASocket, .notASocketFile, .socketMissing,
              .socketRefused, .peerClosed, .peerSilent, .system:
             return .failure
         }
@@ -87,8 +121,8 @@ public enum TapError: Error, Equatable, Sendable {
 
     public var message: String {
         switch self {
-        case .invalidName(let name, let problem):
-            return "name '\(name)' \(problem)"
+        case .invalidName(_, let problem):
+            return "the name \(problem)"
         case .tunUnavailable(let errno):
             switch errno {
             case .ENOENT: return "/dev/net/tun does not exist"
@@ -106,10 +140,9 @@ public enum TapError: Error, Equatable, Sendable {
             return "\(name) is not a tun/tap device" + (kind.map { " (it is a \($0) device)" } ?? "")
         case .inUse(_, let holders):
             guard !holders.isEmpty else { return "in use by a process this caller cannot see" }
-            return "in use by " + holders.map { "pid \($0.pid) (\($0.command), fd \($0.fd))" }
-                .joined(separator: ", ")
+            return "in use by " + holders.byProcess.map { "pid " + $0.described }.joined(separator: ", ")
         case .intruder(_, let holders):
-            let who = holders.map { "pid \($0.pid) (\($0.command))" }.joined(separator: ", ")
+            let who = holders.byProcess.map { "pid \($0.pid) (\($0.command))" }.joined(separator: ", ")
             return "another process" + (who.isEmpty ? "" : ", " + who + ",")
                 + " attached a queue before the owner was set; the device was deleted"
         case .needsNetAdmin:
@@ -118,12 +151,12 @@ public enum TapError: Error, Equatable, Sendable {
             let who = [owner.map { "owner uid \($0)" }, group.map { "group gid \($0)" }]
                 .compactMap { $0 }.joined(separator: ", ")
             return "needs CAP_NET_ADMIN or ownership of \(name)" + (who.isEmpty ? "" : " (\(who))")
-        case .notOpen(let fd):
-            return "fd \(fd) is not open"
-        case .notTunDescriptor(let fd):
-            return "fd \(fd) is not a tun/tap descriptor"
-        case .unattachedDescriptor(let fd):
-            return "fd \(fd) is a tun/tap descriptor attached to no device"
+        case .notOpen:
+            return "not open"
+        case .notTunDescriptor:
+            return "not a tun/tap descriptor"
+        case .unattachedDescriptor:
+            return "a tun/tap descriptor attached to no device"
         case .unknownUser(let user):
             return "no user named '\(user)'"
         case .unknownGroup(let group):
@@ -137,8 +170,8 @@ public enum TapError: Error, Equatable, Sendable {
         case .offloadsRefused(_, let refused, let kept):
             let what = refused.isEmpty ? "this set" : refused.joined(separator: ",")
             return "the kernel refused \(what); " + (kept.map { "the offloads stay \($0)" } ?? "the offloads are unknown now")
-        case .queueRefused(let fd, let reason):
-            return "fd \(fd) \(reason)"
+        case .queueRefused(_, let reason):
+            return reason
         case .notMultiQueue(let name, let queues):
             return "\(queues) queues need a multiqueue device, and \(name) is not one"
         case .tooManyQueues(let name, let queues):
@@ -172,13 +205,21 @@ public enum TapError: Error, Equatable, Sendable {
         case .invalidSetting(let problem):
             return problem
         case .settingRefused(_, let setting, let errno, let applied):
-            let cause = errno.map { "refused by the kernel (\($0))" } ?? "needs CAP_NET_ADMIN"
+            // The tun driver refuses a queue length it cannot allocate through a
+            // netdevice notifier, which the kernel reports as EPERM.
+            let cause = setting.hasPrefix("txqueuelen") && errno == .EPERM
+                ? "refused by the tun driver (it could not allocate a queue that long)"
+                : errno.map { "refused by the kernel (\($0))" } ?? "needs CAP_NET_ADMIN"
             return "\(setting): \(cause)" + (applied.isEmpty ? "; nothing was changed"
                 : "; applied before it: " + applied.joined(separator: ", "))
         case .socketPath(let path):
             return "'\(path)' cannot be a Unix socket path (1 to 107 bytes)"
-        case .notASocket(let fd):
-            return "fd \(fd) is not a Unix socket"
+        case .notASocket:
+            return "not a Unix socket"
+        case .notASocketFile(let path):
+            return "\(path) is not a socket"
+        case .cannotBecome(let uid, let gid):
+            return "becoming uid \(uid) (gid \(gid)) needs CAP_SETUID and CAP_SETGID"
         case .socketMissing(let path):
             return "no socket at \(path)"
         case .socketRefused(let path):

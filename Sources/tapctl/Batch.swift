@@ -8,7 +8,7 @@ func runBatch(path: String, options: Parser.GlobalOptions) -> Int32 {
     do {
         text = try path == "-" ? TextFile.read(descriptor: STDIN_FILENO) : TextFile.read(path)
     } catch {
-        write("tapctl: batch: cannot read \(path): \(error)\n", to: STDERR_FILENO)
+        report(.operation(command: "batch", subject: nil, message: "cannot read \(path): \(error)", status: .failure), json: options.json)
         return ExitStatus.failure.rawValue
     }
     do {
@@ -16,7 +16,7 @@ func runBatch(path: String, options: Parser.GlobalOptions) -> Int32 {
             try attempt("batch", nil) { () throws(TapError) in try NetworkNamespace.enter(netns) }
         }
     } catch {
-        write(error.line + "\n", to: STDERR_FILENO)
+        report(error, json: options.json)
         return error.status.rawValue
     }
     // Split on the byte, not by Character: grapheme breaking is slow.
@@ -31,10 +31,11 @@ func runBatch(path: String, options: Parser.GlobalOptions) -> Int32 {
             try runLine((options.json ? ["--json"] : []) + words)
         } catch {
             let number = offset + 1
-            write("tapctl: line \(number): " + error.line.dropFirst("tapctl: ".count) + "\n", to: STDERR_FILENO)
-            if options.json {
-                emit(.object([("line", .int(Int64(number))), ("status", .int(Int64(error.status.rawValue))),
-                              ("error", .string(String(error.line.dropFirst("tapctl: ".count))))]))
+            // Under --json the failure is one object on standard output, with its line, and nothing else.
+            if case .object(let members) = error.json, options.json {
+                emit(.object([("line", .int(Int64(number)))] + members))
+            } else {
+                write("tapctl: line \(number): " + error.line.dropFirst("tapctl: ".count) + "\n", to: STDERR_FILENO)
             }
             if failed == 0 { firstStatus = error.status }
             failed += 1
@@ -44,11 +45,11 @@ func runBatch(path: String, options: Parser.GlobalOptions) -> Int32 {
     do {
         try attempt("batch", nil) { () throws(TapError) in try Capabilities.dropAll() }
     } catch {
-        write(error.line + "\n", to: STDERR_FILENO)
+        report(error, json: options.json)
         return error.status.rawValue
     }
     guard failed > 0 else { return ExitStatus.success.rawValue }
-    write("tapctl: batch: \(failed) of \(lines.count) lines failed\n", to: STDERR_FILENO)
+    if !options.json { write("tapctl: batch: \(failed) of \(lines.count) lines failed\n", to: STDERR_FILENO) }
     return failed == 1 ? firstStatus.rawValue : ExitStatus.failure.rawValue
 }
 
@@ -72,11 +73,11 @@ private func runLine(_ words: [String]) throws(Failure) {
     case .run(let invocation):
         let name = invocation.command.name
         if name == "exec" {
-            throw .usage(command: name, message: "exec replaces the process, so it cannot run in a batch")
+            throw .usage(command: name, message: "exec replaces the process, so it cannot run in a batch", syntax: false)
         }
         if name == "send",
            let option = ["user", "group", "no-new-privs"].first(where: { invocation.has($0) || invocation.values[$0] != nil }) {
-            throw .usage(command: name, message: "--\(option) changes the whole process, so it cannot be used in a batch")
+            throw .usage(command: name, message: "--\(option) changes the whole process, so it cannot be used in a batch", syntax: false)
         }
         try perform(invocation)
     }

@@ -16,7 +16,7 @@ let bridgeHelperCommand = CommandSpec(
         """,
     options: [
         OptionSpec("use-vnet", "open the tap with IFF_VNET_HDR"),
-        OptionSpec("fd", value: "N", "the Unix socket to send the tap over (required)"),
+        OptionSpec("fd", value: "N", required: true, "the Unix socket to send the tap over"),
         OptionSpec("br", value: "BRIDGE", "the bridge (default br0, as QEMU's)"),
     ] + commonOptions,
     exclusive: [],
@@ -25,7 +25,7 @@ let bridgeHelperCommand = CommandSpec(
 
 /// The bridge an invocation of bridge-helper names.
 func helperBridge(_ invocation: Invocation) throws(Failure) -> String {
-    try interfaceName(invocation.values["br"] ?? "br0", command: invocation.command.name).value
+    try interfaceName(invocation.values["br"] ?? "br0", command: invocation.command.name, bridge: true).value
 }
 
 private func runBridgeHelper(_ invocation: Invocation) throws(Failure) {

@@ -5,12 +5,19 @@ struct OptionSpec: Sendable {
     /// The value's placeholder in help, e.g. "USER"; nil for a flag.
     let value: String?
     let help: String
+    /// Shown without brackets: the command needs it.
+    var required = false
+    /// Meaningful only with this other option, and shown inside its brackets.
+    var parent: String?
 
-    init(_ name: String, short: Character? = nil, value: String? = nil, _ help: String) {
+    init(_ name: String, short: Character? = nil, value: String? = nil, required: Bool = false, parent: String? = nil,
+         _ help: String) {
         self.name = name
         self.short = short
         self.value = value
         self.help = help
+        self.required = required
+        self.parent = parent
     }
 
     var display: String { "--" + name + (value.map { " " + $0 } ?? "") }
@@ -32,10 +39,29 @@ struct CommandSpec: Sendable {
     /// The words after "--" are a command line to run, not operands.
     var takesCommand = false
 
+    /// The one line README.md, tapctl(8) and `--help` show (a test holds the
+    /// first two to it): the operands, which may name options (`NAME|--fd N`),
+    /// then every other option once, in table order, bracketed unless
+    /// required, exclusive pairs as `[--up|--down]`, and options that need
+    /// another inside its brackets. --json and --help, which every command
+    /// takes, are left out.
     var synopsis: String {
-        let flags = options.map { "[" + $0.display + "]" }.joined(separator: " ")
-        let command = takesCommand ? "-- COMMAND [ARG...]" : ""
-        return ["tapctl", name, operands, flags, command].filter { !$0.isEmpty }.joined(separator: " ")
+        let inOperands = Set(operands.split(whereSeparator: { $0 == "|" || $0 == " " || $0 == "[" || $0 == "]" })
+            .filter { $0.hasPrefix("--") }.map { String($0.dropFirst(2)) })
+        var shown = inOperands.union(commonOptions.map(\.name))
+        var words = ["tapctl", name] + (operands.isEmpty ? [] : [operands])
+        for option in options where !shown.contains(option.name) && option.parent == nil {
+            shown.insert(option.name)
+            var text = option.display
+            if let pair = exclusive.first(where: { $0.0 == option.name }), let other = self.option(named: pair.1) {
+                text += "|" + other.display
+                shown.insert(other.name)
+            }
+            for child in options where child.parent == option.name { text += " [" + child.display + "]" }
+            words.append(option.required ? text : "[" + text + "]")
+        }
+        if takesCommand { words.append("-- COMMAND [ARG...]") }
+        return words.joined(separator: " ")
     }
 
     func option(named name: String) -> OptionSpec? { options.first { $0.name == name } }

@@ -37,8 +37,11 @@ struct DeviceReport {
         return name.map { "\($0)(\(id))" } ?? String(id)
     }
 
+    /// One entry a process, with its queue count when it holds more than one.
     var processes: String {
-        device.holders.isEmpty ? "-" : device.holders.map { "\($0.pid)/\($0.command)" }.joined(separator: ",")
+        device.holders.isEmpty ? "-" : device.holders.byProcess.map {
+            "\($0.pid)/\($0.command)" + ($0.fds.count > 1 ? "(\($0.fds.count))" : "")
+        }.joined(separator: ",")
     }
 
     static let columns = ["NAME", "MODE", "FLAGS", "OWNER", "GROUP", "ACCESS", "QUEUES", "PROCESSES"]
@@ -57,12 +60,11 @@ struct DeviceReport {
             ("owner", Self.id(link.owner, ownerName)), ("group", Self.id(link.group, groupName)),
             ("access", link.anyUserCanAttach ? "any local user can attach" : access + " only, or CAP_NET_ADMIN"),
             ("queues", "\(link.queues) attached, \(link.disabledQueues) detached"),
-            ("processes", device.holders.isEmpty ? "-"
-                : device.holders.map { "\($0.pid) (\($0.command), fd \($0.fd))" }.joined(separator: ", ")),
+            ("processes", device.holders.isEmpty ? "-" : device.holders.byProcess.map(\.described).joined(separator: ", ")),
         ]
     }
 
-    /// Keys are documented in README.md and tapctl(8); add, never rename.
+    /// Keys follow the rules in README.md, JSON output; documented there and in tapctl(8).
     var json: JSON {
         .object([
             ("name", .string(link.name)),
@@ -78,9 +80,10 @@ struct DeviceReport {
             ("group_name", .optional(groupName)),
             ("any_user_can_attach", .bool(link.anyUserCanAttach)),
             ("queues", .int(Int64(link.queues))),
-            ("disabled_queues", .int(Int64(link.disabledQueues))),
-            ("processes", .array(device.holders.map {
-                .object([("pid", .int(Int64($0.pid))), ("command", .string($0.command)), ("fd", .int(Int64($0.fd)))])
+            ("detached_queues", .int(Int64(link.disabledQueues))),
+            ("processes", .array(device.holders.byProcess.map {
+                .object([("pid", .int(Int64($0.pid))), ("command", .string($0.command)),
+                         ("fds", .array($0.fds.map { .int(Int64($0)) }))])
             })),
         ])
     }

@@ -3,7 +3,7 @@ import TapCore
 
 let execCommand = CommandSpec(
     name: "exec",
-    operands: "NAME",
+    operands: "NAME|TEMPLATE",
     operandCount: 0...1,
     summary: "open a tap's queues, give up every privilege, and run COMMAND with them",
     details: """

@@ -10,7 +10,7 @@ let ifnameCommand = CommandSpec(
         which device fd N is attached to. The descriptor is left open and as it was.
         """,
     options: [
-        OptionSpec("fd", value: "N", "the descriptor number (required)"),
+        OptionSpec("fd", value: "N", required: true, "the descriptor number"),
     ] + commonOptions,
     exclusive: [],
     run: runIfname

@@ -1,3 +1,5 @@
+import TapCore
+
 /// A parsed command line.
 struct Invocation {
     let command: CommandSpec
@@ -16,26 +18,91 @@ struct Invocation {
 }
 
 /// Why a command line or a command failed, and the exit status to return.
+/// One form for every failure: `tapctl: COMMAND SUBJECT: what happened[; hint]`,
+/// SUBJECT the device or `fd N` when there is one.
 enum Failure: Error, Equatable {
-    /// The words on the command line are wrong; nothing was done.
-    case usage(command: String?, message: String)
+    /// The words on the command line are wrong; nothing was done. A `syntax`
+    /// error points at the help, which shows the right words; a value that
+    /// names nothing (no such user, no such bridge) does not.
+    case usage(command: String?, subject: String? = nil, message: String, syntax: Bool = true)
     /// The operation failed on `subject` (a device or descriptor).
     case operation(command: String, subject: String?, message: String, status: ExitStatus)
 
-    var line: String {
+    var command: String? {
         switch self {
-        case .usage(let command, let message):
-            let help = command.map { "tapctl \($0) --help" } ?? "tapctl --help"
-            return "tapctl: " + (command.map { $0 + ": " } ?? "") + message + " (see '\(help)')"
-        case .operation(let command, let subject, let message, _):
-            return "tapctl: \(command)" + (subject.map { " " + $0 } ?? "") + ": " + message
+        case .usage(let command, _, _, _): return command
+        case .operation(let command, _, _, _): return command
         }
+    }
+
+    var subject: String? {
+        switch self {
+        case .usage(_, let subject, _, _), .operation(_, let subject, _, _): return subject
+        }
+    }
+
+    /// What happened, with the hint, without the "tapctl: COMMAND SUBJECT: " prefix.
+    var message: String {
+        switch self {
+        case .usage(let command, _, let message, let syntax):
+            // help has no help of its own but tapctl's.
+            let help = command.map { $0 == "help" ? "tapctl --help" : "tapctl \($0) --help" } ?? "tapctl --help"
+            return message + (syntax ? " (see '\(help)')" : "")
+        case .operation(_, _, let message, _):
+            return message
+        }
+    }
+
+    /// The line for standard error. Control characters from the command line
+    /// (a name holding a newline, say) are shown as \xNN: one failure, one line.
+    var line: String {
+        let prefix = [command, subject].compactMap { $0 }.joined(separator: " ")
+        return Self.printable("tapctl: " + (prefix.isEmpty ? "" : prefix + ": ") + message)
+    }
+
+    /// The object `--json` prints on standard output instead of the line.
+    var json: JSON {
+        .object([("command", .optional(command)), ("subject", .optional(subject)), ("error", .string(message)),
+                 ("status", .int(Int64(status.rawValue)))])
     }
 
     var status: ExitStatus {
         switch self {
         case .usage: return .usage
         case .operation(_, _, _, let status): return status
+        }
+    }
+
+    /// A usage error found while running an invocation names its subject.
+    func naming(_ subject: String?) -> Failure {
+        guard case .usage(let command, nil, let message, let syntax) = self, let subject else { return self }
+        return .usage(command: command, subject: subject, message: message, syntax: syntax)
+    }
+
+    static func printable(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7f {
+                let hex = String(scalar.value, radix: 16)
+                out += "\\x" + (hex.count < 2 ? "0" : "") + hex
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+}
+
+extension Invocation {
+    /// What an error about this command line names: the descriptor of `--fd`
+    /// (bridge-helper's is a socket, and its subject the bridge), or the device operand.
+    var subject: String? {
+        let fd = values["fd"].flatMap(decimal).map { "fd \($0)" }
+        let name = command.operands.contains("NAME") ? operands.first.flatMap { $0.isEmpty ? nil : $0 } : nil
+        switch command.name {
+        case "bridge-helper": return values["br"] ?? "br0"
+        case "delete": return operands.count == 1 ? name : nil
+        default: return fd ?? name
         }
     }
 }

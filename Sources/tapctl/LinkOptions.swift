@@ -4,7 +4,7 @@ import TapCore
 let linkOptions = [
     OptionSpec("up", "bring the device up"),
     OptionSpec("mtu", value: "N", "set the MTU (68 to 65521 for a tap, 65535 for a tun)"),
-    OptionSpec("mac", value: "ADDR", "set the MAC address, or random for a locally administered one"),
+    OptionSpec("mac", value: "ADDR|random", "set the MAC address, or a random locally administered one"),
     OptionSpec("bridge", value: "BR", "add the device to bridge BR"),
     OptionSpec("txqueuelen", value: "N", "set the transmit queue length"),
 ]
@@ -30,7 +30,7 @@ func linkSettings(_ invocation: Invocation) throws(Failure) -> LinkSettings {
         }
     }
     if let bridge = invocation.values["bridge"] {
-        settings.bridge = .attach(try interfaceName(bridge, command: command).value)
+        settings.bridge = .attach(try interfaceName(bridge, command: command, bridge: true).value)
     }
     if invocation.has("nobridge") { settings.bridge = .detach }
     if let text = invocation.values["txqueuelen"] {

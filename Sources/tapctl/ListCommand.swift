@@ -34,7 +34,7 @@ private func runList(_ invocation: Invocation) throws(Failure) {
     let described = devices.map(DeviceReport.init)
     if invocation.json {
         emit(.array(described.map(\.json)))
-    } else if !described.isEmpty {
+    } else {
         emit(table([DeviceReport.columns] + described.map(\.row)))
     }
 }

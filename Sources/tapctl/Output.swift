@@ -32,25 +32,29 @@ func table(_ rows: [[String]]) -> String {
 }
 
 extension Failure {
-    /// A core error as a one-line operational failure, with a hint where one helps.
+    /// A core error as a one-line failure, with a hint where one helps.
     init(_ error: TapError, command: String, subject: String?) {
         let status: ExitStatus = switch error.category {
-        case .usage:
-            // Only names, users and groups from the command line get here.
-            .usage
+        case .usage: .usage
         case .permission: .permission
         case .notFound: .notFound
         case .exists: .exists
         case .busy: .busy
         case .failure: .failure
         }
+        let subject = error.subject ?? subject
         if status == .usage {
-            self = .usage(command: command, message: error.message)
+            // A value the core found wrong (no such user, a bad combination):
+            // the message says what; --help would not.
+            self = .usage(command: command, subject: subject, message: error.message, syntax: false)
             return
         }
         let message = error.message + (Self.hint(for: error, command: command).map { "; " + $0 } ?? "")
-        self = .operation(command: command, subject: error.subject ?? subject, message: message, status: status)
+        self = .operation(command: command, subject: subject, message: message, status: status)
     }
+
+    /// Commands that act on a holder's queue with --fd N.
+    private static let takeDescriptors: Set<String> = ["set", "probe", "offload", "vnet-hdr-size"]
 
     private static func hint(for error: TapError, command: String) -> String? {
         switch error {
@@ -58,23 +62,42 @@ extension Failure {
             return "--exist-ok accepts an existing device of the same kind"
         case .notFound where command == "delete":
             return "--missing-ok ignores missing devices"
-        case .needsNetAdmin:
+        case .needsNetAdmin where command == "create":
             return "run it as root, or have root create the device with --user YOU: its owner can then attach without CAP_NET_ADMIN"
+        case .needsNetAdmin where command == "exec" || command == "send":
+            return "run it as root, or have root make the device with 'tapctl create NAME --user YOU' and leave out --create"
+        case .needsNetAdmin where command == "bridge-helper":
+            return "run it as root, or install tapctl setuid root or with cap_net_admin and allow the bridge in "
+                + "\(AccessList.path) (tapctl(8), SECURITY)"
         case .notPermitted:
             return "run it as root or as the device's owner"
         case .inUse where command == "delete":
             return "stop that process first"
+        case .inUse where takeDescriptors.contains(command):
+            return "tapctl never adds a queue to a device in use; --fd N acts on a queue the holder passes"
         case .inUse:
-            return "tapctl never adds a queue to a device in use; --fd N acts on a holder's descriptor"
+            return "tapctl never adds a queue to a device in use"
         case .tunUnavailable(let errno) where errno == .ENOENT || errno == .ENODEV || errno == .ENXIO:
             return "load the tun module (modprobe tun)"
+        case .tunUnavailable(let errno) where errno == .EACCES || errno == .EPERM:
+            return tunAccessHint
         case .vhostUnavailable(let errno) where errno == .ENOENT:
             return "load the vhost_net module (modprobe vhost_net), or leave out --vhost-net"
         case .descriptorTaken:
             return "--fd-start can move the range past it"
+        case .cannotBecome:
+            return "run it as root, or leave out --user and --group"
         default:
             return nil
         }
+    }
+
+    /// What an ordinary user can do when /dev/net/tun is closed to them.
+    private static var tunAccessHint: String {
+        var status = stat()
+        let mode = stat("/dev/net/tun", &status) == 0 ? " (here it is " + String(status.st_mode & 0o777, radix: 8) + ")" : ""
+        return "run it as root or with CAP_NET_ADMIN; an ordinary user needs /dev/net/tun mode 0666, "
+            + "Debian's default\(mode), to work a device it owns, or tapctl installed as a privileged helper (tapctl(8), SECURITY)"
     }
 }
 
@@ -88,6 +111,9 @@ extension TapError {
             return name
         case .accessDenied(let name, _):
             return name
+        case .notOpen(let fd), .notTunDescriptor(let fd), .unattachedDescriptor(let fd), .queueRefused(let fd, _),
+             .notASocket(let fd):
+            return "fd \(fd)"
         default:
             return nil
         }
@@ -116,11 +142,14 @@ extension Invocation {
     }
 }
 
-/// A command-line name, checked before anything touches the kernel.
-func interfaceName(_ text: String, command: String, allowTemplate: Bool = false) throws(Failure) -> InterfaceName {
+/// A command-line name, checked before anything touches the kernel: the
+/// device's (the failure's subject), or a bridge's.
+func interfaceName(_ text: String, command: String, allowTemplate: Bool = false, bridge: Bool = false) throws(Failure) -> InterfaceName {
     do {
         return try InterfaceName(text, allowTemplate: allowTemplate)
     } catch {
-        throw .usage(command: command, message: TapError.invalidName(text, error).message)
+        let message = TapError.invalidName(text, error).message
+        throw bridge ? .usage(command: command, message: "bridge '\(text)': " + message, syntax: false)
+            : .usage(command: command, subject: text.isEmpty ? nil : text, message: message, syntax: false)
     }
 }

@@ -47,7 +47,9 @@ enum Parser {
             switch name {
             case "help", "-h": return .help(nil)
             case "version": return .version
-            case "json", "-j": options.json = true
+            case "json", "-j":
+                guard !argument.contains("=") else { throw .usage(command: nil, message: "option '\(argument)': --json takes no value") }
+                options.json = true
             case "force": options.force = true
             case "netns", "-n":
                 guard options.netns == nil else { throw .usage(command: nil, message: "option '--netns' given twice") }
@@ -71,7 +73,7 @@ enum Parser {
         let word = arguments[index]
         let rest = Array(arguments[(index + 1)...])
         if word == "help" {
-            guard let topic = rest.first else { return .help(nil) }
+            guard let topic = rest.first, topic != "--help", topic != "-h" else { return .help(nil) }
             guard rest.count == 1 else { throw .usage(command: "help", message: "unexpected argument '\(rest[1])'") }
             guard let command = commands.first(where: { $0.name == topic }) else {
                 throw .usage(command: "help", message: "unknown command '\(topic)'")
@@ -129,7 +131,7 @@ enum Parser {
                 throw usage("unknown option '\(argument)'")
             }
             if name == "json" {
-                guard inline == nil else { throw usage("option '--json' takes no value") }
+                guard inline == nil else { throw usage("option '\(argument)': --json takes no value") }
                 json = true
                 continue
             }

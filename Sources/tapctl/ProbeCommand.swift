@@ -2,7 +2,7 @@ import TapCore
 
 let probeCommand = CommandSpec(
     name: "probe",
-    operands: "[NAME]",
+    operands: "[NAME|--fd N]",
     operandCount: 0...1,
     summary: "show what the kernel, or one tap, supports",
     details: """
@@ -50,27 +50,50 @@ struct DeviceProbeReport {
 
     private var ufo: Bool? { probe.kernel.acceptedOffloads?.contains(.ufo) }
 
+    /// Each value that could not be read (nil), or only in part, and why.
+    var unknown: [(String, String)] {
+        var out: [(String, String)] = []
+        if let why = probe.withoutQueue {
+            out += ["queue_vnet_hdr", "vnet_hdr_size", "sndbuf"].map { ($0, why) }
+        } else if !probe.inherited {
+            out.append(("sndbuf", "a queue's, not the device's: probe a queue with --fd N"))
+        }
+        if let why = probe.kernel.untested {
+            out += [("ufo", why), ("virtio_net", "partial: the offloads this kernel accepts were not tested: " + why)]
+        }
+        return out
+    }
+
+    /// While a program holds the device, the offloads are the ones it set.
+    private var offloadsNote: String? {
+        guard probe.inUse else { return nil }
+        return "set by the program holding it (QEMU resets a tap's offloads when it starts and sets what its guest negotiated)"
+    }
+
     var json: JSON {
         guard case .object(let device) = DeviceReport(probe.device).json else { return .null }
         let offloads: [JSON] = probe.features.offloads.names.map { .string($0) }
         let features: [(String, JSON)] = ethtool.map { ($0.0, .bool($0.1)) }
         let virtio: [JSON] = probe.virtioFeatures.map { .string($0) }
         let extra: [(String, JSON)] = [
-            ("queue_vnet_hdr", .bool(probe.queueFlags.contains(.vnetHdr))),
+            ("in_use", .bool(probe.inUse)),
+            ("queue_vnet_hdr", probe.queueFlags.map { .bool($0.contains(.vnetHdr)) } ?? .null),
             ("offloads", .array(offloads)),
             ("ethtool", .object(features)),
             ("ufo", ufo.map { .bool($0) } ?? .null),
-            ("vnet_hdr_size", .int(Int64(probe.vnetHeaderSize))),
+            ("vnet_hdr_size", .optional(probe.vnetHeaderSize)),
             ("sndbuf", .optional(probe.sendBuffer)),
             ("virtio_net", .array(virtio)),
             ("kernel", KernelReport(probe.kernel).json),
+            ("unknown", .object(unknown.map { ($0.0, .string($0.1)) })),
         ]
         return .object(device + extra)
     }
 
     var text: String {
+        let why = Dictionary(unknown, uniquingKeysWith: { first, _ in first })
         let features = ethtool.map { "\($0.0) \($0.1 ? "on" : "off")" }.joined(separator: ", ")
-        var sizes = "\(probe.vnetHeaderSize)"
+        var sizes = probe.vnetHeaderSize.map(String.init) ?? "unknown: " + (why["vnet_hdr_size"] ?? "")
         if let tried = probe.kernel.vnetHeaderSizes {
             let taken = KernelProbe.vnetHeaderSizesTried.filter { tried[$0] == true }.map(String.init)
             sizes += " (the kernel takes " + taken.joined(separator: ", ") + ")"
@@ -81,14 +104,17 @@ struct DeviceProbeReport {
         case false?: ufoText = "refused"
         case nil: ufoText = "not tested: " + (probe.kernel.untested ?? "")
         }
+        let vnetHeader = probe.queueFlags.map { $0.contains(.vnetHdr) ? "on for this queue" : "off for this queue" }
         let virtio = probe.virtioFeatures
         let lines: [(String, String)] = [
-            ("offloads", probe.features.offloads.description + " (ethtool: " + features + ")"),
-            ("vnet_hdr", probe.queueFlags.contains(.vnetHdr) ? "on for this queue" : "off for this queue"),
+            ("offloads", probe.features.offloads.description + " (ethtool: " + features + ")"
+                + (offloadsNote.map { "; " + $0 } ?? "")),
+            ("vnet_hdr", vnetHeader ?? "unknown: " + (why["queue_vnet_hdr"] ?? "")),
             ("ufo", ufoText),
             ("vnet hdr size", sizes),
-            ("sndbuf", probe.sendBuffer.map(sendBufferText) ?? "- (a queue's, not the device's: see --fd)"),
-            ("virtio-net", virtio.isEmpty ? "no offloads" : virtio.joined(separator: " ")),
+            ("sndbuf", probe.sendBuffer.map(sendBufferText) ?? "unknown: " + (why["sndbuf"] ?? "")),
+            ("virtio-net", (virtio.isEmpty ? "no offloads" : virtio.joined(separator: " "))
+                + (why["virtio_net"].map { " (\($0))" } ?? "")),
         ]
         return labelled(DeviceReport(probe.device).lines + lines)
     }
@@ -109,19 +135,26 @@ struct KernelReport {
         self.probe = probe
     }
 
-    var json: JSON {
-        var offloads = JSON.null
-        if let accepted = probe.acceptedOffloads {
-            offloads = .object(Offloads.names.map { ($0.1, .bool(accepted.contains($0.0))) })
+    private var tunMode: String? { probe.tunMode.map { "0" + String($0, radix: 8) } }
+
+    private func groups(accepted: Bool) -> [String]? {
+        probe.offloads.map { offloads in
+            Offloads.probeGroups.filter { offloads[$0] == accepted }.flatMap(\.names)
         }
-        var sizes = JSON.null
-        if let tried = probe.vnetHeaderSizes {
-            sizes = .object(KernelProbe.vnetHeaderSizesTried.map { (String($0), .bool(tried[$0] == true)) })
+    }
+
+    var json: JSON {
+        let names = { (list: [String]?) in list.map { JSON.array($0.map { .string($0) }) } ?? .null }
+        let sizes = probe.vnetHeaderSizes.map { tried in
+            JSON.array(KernelProbe.vnetHeaderSizesTried.filter { tried[$0] == true }.map { .int(Int64($0)) })
         }
         return .object([
-            ("features", .array(probe.features.names.map { .string($0) })),
-            ("offloads", offloads),
-            ("vnet_hdr_sizes", sizes),
+            ("release", .string(probe.release)),
+            ("tun_mode", .optional(tunMode)),
+            ("features", names(probe.features?.names)),
+            ("offloads_accepted", names(groups(accepted: true))),
+            ("offloads_refused", names(groups(accepted: false))),
+            ("vnet_hdr_sizes", sizes ?? .null),
             ("vnet_le", probe.vnetLittleEndian.map { .bool($0) } ?? .null),
             ("vnet_be", probe.vnetBigEndian.map { .bool($0) } ?? .null),
             ("max_queues", .optional(probe.maxQueues)),
@@ -130,9 +163,11 @@ struct KernelReport {
     }
 
     var text: String {
-        var lines = [("features", probe.features.names.joined(separator: " "))]
+        var lines = [("kernel", probe.release + (tunMode.map { ", /dev/net/tun mode \($0)" } ?? ", no /dev/net/tun"))]
+        lines.append(("features", probe.features.map { $0.names.joined(separator: " ") } ?? "unknown"))
         guard let offloads = probe.offloads, let sizes = probe.vnetHeaderSizes else {
-            return labelled(lines + [("not tested", (probe.untested ?? "") + ": offloads, header sizes, queues")])
+            let untested = probe.features == nil ? "features, offloads, header sizes, queues" : "offloads, header sizes, queues"
+            return labelled(lines + [("not tested", (probe.untested ?? "") + ": " + untested)])
         }
         let groups = { (wanted: Bool) in
             Offloads.probeGroups.filter { offloads[$0] == wanted }.map { $0.names.joined(separator: "+") }

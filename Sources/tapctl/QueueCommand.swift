@@ -11,7 +11,7 @@ let queueCommand = CommandSpec(
         (it still counts towards the 256 queues) but carries no packets until
         it is attached again; VMMs do this when a guest uses fewer queues.
         """,
-    options: [OptionSpec("fd", value: "N", "the queue's descriptor (required)")] + commonOptions,
+    options: [OptionSpec("fd", value: "N", required: true, "the queue's descriptor")] + commonOptions,
     exclusive: [],
     run: runQueue
 )

@@ -2,7 +2,7 @@ import TapCore
 
 let sendCommand = CommandSpec(
     name: "send",
-    operands: "NAME",
+    operands: "NAME|TEMPLATE",
     operandCount: 1...1,
     summary: "open a tap's queues and pass them over a Unix socket",
     details: """
@@ -16,8 +16,8 @@ let sendCommand = CommandSpec(
         is removed when the handoff fails. Prints the device name.
         """,
     options: [
-        OptionSpec("socket", value: "PATH", "the receiver's Unix socket (required)"),
-        OptionSpec("timeout", value: "SECONDS", "how long to wait for the receiver (default 10)"),
+        OptionSpec("socket", value: "PATH", required: true, "the receiver's Unix socket"),
+        OptionSpec("timeout", value: "SECONDS", "how long to wait for the receiver, 1 to 3600 (default 10)"),
     ] + handoffOptions + commonOptions,
     exclusive: [],
     run: runSend
@@ -47,7 +47,7 @@ private func runSend(_ invocation: Invocation) throws(Failure) {
         throw Failure(error, command: command, subject: handoff.name)
     }
     if invocation.json {
-        emit(.object([("ifname", .string(handoff.name)), ("tap_fds", .int(Int64(handoff.tapFDs.count))),
+        emit(.object([("name", .string(handoff.name)), ("tap_fds", .int(Int64(handoff.tapFDs.count))),
                       ("vhost_fds", .int(Int64(handoff.vhostFDs.count)))]))
     } else {
         emit(handoff.name)

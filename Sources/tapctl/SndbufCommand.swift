@@ -13,7 +13,7 @@ let sndbufCommand = CommandSpec(
         starts unlimited, so it is set through a queue a program holds (--fd),
         never by device name.
         """,
-    options: [OptionSpec("fd", value: "N", "a queue's descriptor (required)")] + commonOptions,
+    options: [OptionSpec("fd", value: "N", required: true, "a queue's descriptor")] + commonOptions,
     exclusive: [],
     run: runSndbuf
 )

@@ -28,9 +28,25 @@ func tapctl(_ arguments: [String]) -> Int32 {
         }
         return ExitStatus.success.rawValue
     } catch {
-        write(error.line + "\n", to: STDERR_FILENO)
+        report(error, json: wantsJSON(arguments))
         return error.status.rawValue
     }
+}
+
+/// A failure goes to standard error as one line; under --json it is one
+/// object on standard output instead, where the program reading the results is.
+func report(_ failure: Failure, json: Bool) {
+    if json {
+        emit(failure.json)
+    } else {
+        write(failure.line + "\n", to: STDERR_FILENO)
+    }
+}
+
+/// --json (or -j) among the options, before any "--": known even when the
+/// command line does not parse.
+func wantsJSON(_ arguments: [String]) -> Bool {
+    arguments.prefix { $0 != "--" }.contains { $0 == "--json" || $0 == "-j" }
 }
 
 /// Runs a parsed command, in its namespace.
@@ -38,5 +54,9 @@ func perform(_ invocation: Invocation) throws(Failure) {
     if let netns = invocation.netns {
         try attempt(invocation.command.name, nil) { () throws(TapError) in try NetworkNamespace.enter(netns) }
     }
-    try invocation.command.run(invocation)
+    do {
+        try invocation.command.run(invocation)
+    } catch {
+        throw error.naming(invocation.subject)
+    }
 }

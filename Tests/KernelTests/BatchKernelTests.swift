@@ -40,9 +40,9 @@ final class BatchKernelTests: KernelTestCase {
         XCTAssertEqual(outcome.status, 1)
         XCTAssertEqual(outcome.stdout, "tap0\ntap1\n")
         XCTAssertEqual(outcome.stderr.split(separator: "\n").map(String.init), [
-            "tapctl: line 2: create: name 'bad name' contains white space (see 'tapctl create --help')",
+            "tapctl: line 2: create bad name: the name contains white space",
             "tapctl: line 3: create tap0: already exists; --exist-ok accepts an existing device of the same kind",
-            "tapctl: line 5: exec: exec replaces the process, so it cannot run in a batch (see 'tapctl exec --help')",
+            "tapctl: line 5: exec: exec replaces the process, so it cannot run in a batch",
             "tapctl: line 6: no closing \" quote (see 'tapctl --help')",
             "tapctl: batch: 4 of 6 lines failed",
         ])
@@ -52,10 +52,11 @@ final class BatchKernelTests: KernelTestCase {
         let outcome = try batch("create tap0\ncreate tap0\ndelete tap0\n", ["--json", "--force"])
         XCTAssertEqual(outcome.stdout.split(separator: "\n").map(String.init), [
             #"{"name":"tap0","created":true}"#,
-            #"{"line":2,"status":5,"error":"create tap0: already exists; --exist-ok accepts an existing device of the same kind"}"#,
+            #"{"line":2,"command":"create","subject":"tap0","error":"already exists; --exist-ok accepts an existing device of the same kind","status":5}"#,
             #"{"deleted":["tap0"]}"#,
         ])
         XCTAssertEqual(outcome.status, 5, "one failure: its own status")
+        XCTAssertEqual(outcome.stderr, "", "under --json a failure is printed once, as JSON")
     }
 
     func testStandardInputAndNetns() throws {

@@ -114,10 +114,10 @@ final class CreateKernelTests: KernelTestCase {
     func testUnknownUserOrGroupIsAUsageErrorAndCreatesNothing() throws {
         let user = tapctl("create", "tap0", "--user", "no-such-user-tapctl")
         XCTAssertEqual(user.status, 2)
-        XCTAssertEqual(user.stderr, "tapctl: create: no user named 'no-such-user-tapctl' (see 'tapctl create --help')\n")
+        XCTAssertEqual(user.stderr, "tapctl: create tap0: no user named 'no-such-user-tapctl'\n")
         let group = tapctl("create", "tap0", "--group", "no-such-group-tapctl")
         XCTAssertEqual(group.status, 2)
-        XCTAssertEqual(group.stderr, "tapctl: create: no group named 'no-such-group-tapctl' (see 'tapctl create --help')\n")
+        XCTAssertEqual(group.stderr, "tapctl: create tap0: no group named 'no-such-group-tapctl'\n")
         XCTAssertEqual(try tunLinks(), [])
     }
 
@@ -126,7 +126,9 @@ final class CreateKernelTests: KernelTestCase {
         for name in bad {
             let outcome = tapctl("create", name)
             XCTAssertEqual(outcome.status, 2, "'\(name)': \(outcome.stderr)")
-            XCTAssertTrue(outcome.stderr.hasPrefix("tapctl: create: name '\(name)' "), outcome.stderr)
+            // The name is the subject, control characters shown as \xNN.
+            let shown = name.isEmpty ? "" : " " + name.replacingOccurrences(of: "\t", with: "\\x09")
+            XCTAssertTrue(outcome.stderr.hasPrefix("tapctl: create\(shown): the name "), outcome.stderr)
             XCTAssertEqual(outcome.stderr.filter { $0 == "\n" }.count, 1, "one line")
         }
         XCTAssertEqual(try tunLinks(), [])

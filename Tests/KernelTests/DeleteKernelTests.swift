@@ -73,7 +73,7 @@ final class DeleteKernelTests: KernelTestCase {
 
     func testTemplatesAndBadNamesAreUsageErrors() {
         XCTAssertEqual(tapctl("delete", "tap%d").stderr,
-                       "tapctl: delete: name 'tap%d' is a template; name an existing device (see 'tapctl delete --help')\n")
+                       "tapctl: delete tap%d: the name is a template; name an existing device\n")
         XCTAssertEqual(tapctl("delete", "a/b").status, 2)
     }
 }

@@ -157,7 +157,7 @@ final class HelperKernelTests: KernelTestCase {
         let grabber = try XCTUnwrap(start(command([ExecKernelTests.helper, "grab", "tapctl*", "6000"], as: .other, acl: acl, setup: "")))
         var probes = 0
         for round in 0..<20 {
-            let outcome = round % 2 == 0 ? tapctl("probe", "--json") : run([setuidCopy, "probe", "--json"], acl: acl)
+            let outcome = round % 2 == 0 ? tapctl("probe") : run([setuidCopy, "probe"], acl: acl)
             // A stranger who won the race before the owner was set makes the device go.
             XCTAssertTrue(outcome.status == 0 || outcome.stderr.contains("attached a queue before the owner was set"), outcome.stderr)
             probes += outcome.status == 0 ? 1 : 0

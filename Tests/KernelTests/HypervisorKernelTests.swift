@@ -35,8 +35,10 @@ final class HypervisorKernelTests: KernelTestCase {
         // QEMU keeps queue 1 disabled (TUNSETQUEUE) until a guest turns multiqueue on.
         XCTAssertTrue(try eventually { (try link(device)).map { $0.queues + $0.disabledQueues == 2 } ?? false },
                       "QEMU took both descriptors")
-        let status = (try? String(contentsOfFile: "/proc/\(running.pid)/status", encoding: .utf8)) ?? ""
-        XCTAssertTrue(status.contains("qemu-system-x86"), "same pid: tapctl became QEMU")
+        // tapctl holds the queues before it execs: wait for the exec too.
+        let read = { (try? String(contentsOfFile: "/proc/\(running.pid)/status", encoding: .utf8)) ?? "" }
+        XCTAssertTrue(try eventually { read().contains("qemu-system-x86") }, "same pid: tapctl became QEMU")
+        let status = read()
         for set in ["CapInh", "CapPrm", "CapEff", "CapAmb"] + (bounding ? ["CapBnd"] : []) {
             XCTAssertTrue(status.contains("\(set):\t0000000000000000"), set)
         }

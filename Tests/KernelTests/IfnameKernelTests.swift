@@ -20,13 +20,13 @@ final class IfnameKernelTests: KernelTestCase {
         let file = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
         defer { close(file) }
         let cases: [(CInt?, String)] = [
-            (unattached.descriptor.rawValue, "tapctl: ifname: fd 5 is a tun/tap descriptor attached to no device\n"),
-            (file, "tapctl: ifname: fd 5 is not a tun/tap descriptor\n"),
-            (nil, "tapctl: ifname: fd 5 is not open\n"),
+            (unattached.descriptor.rawValue, "tapctl: ifname fd 5: a tun/tap descriptor attached to no device\n"),
+            (file, "tapctl: ifname fd 5: not a tun/tap descriptor\n"),
+            (nil, "tapctl: ifname fd 5: not open\n"),
         ]
         for (source, message) in cases {
             let outcome = tapctl("ifname", "--fd", "5", fds: source.map { [5: $0] } ?? [:])
-            XCTAssertEqual(outcome.status, 1)
+            XCTAssertEqual(outcome.status, 4, "no tun/tap queue behind it")
             XCTAssertEqual(outcome.stderr, message)
         }
         XCTAssertGreaterThan(unattached.descriptor.rawValue, 2)  // last use: open until here

@@ -11,7 +11,7 @@ final class ListKernelTests: KernelTestCase {
     }
 
     func testEmptyNamespaceListsNothing() throws {
-        XCTAssertEqual(tapctl("list").stdout, "")
+        XCTAssertEqual(tapctl("list").stdout, "NAME  MODE  FLAGS  OWNER  GROUP  ACCESS  QUEUES  PROCESSES\n", "the header still")
         XCTAssertEqual(tapctl("list", "--json").stdout, "[]\n")
     }
 
@@ -50,7 +50,7 @@ final class ListKernelTests: KernelTestCase {
         let line = tapctl("--json", "list").stdout
         XCTAssertEqual(line, #"[{"name":"tap0","index":\#(try XCTUnwrap(link("tap0")).index),"mode":"tap","#
                        + #""multi_queue":false,"vnet_hdr":false,"pi":false,"persist":true,"owner":0,"owner_name":"root","#
-                       + #""group":null,"group_name":null,"any_user_can_attach":false,"queues":0,"disabled_queues":0,"#
+                       + #""group":null,"group_name":null,"any_user_can_attach":false,"queues":0,"detached_queues":0,"#
                        + #""processes":[]}]"# + "\n")
         XCTAssertEqual(tapctl("show", "tap0", "--json").stdout, String(line.dropFirst().dropLast(2)) + "\n")
     }
@@ -61,15 +61,17 @@ final class ListKernelTests: KernelTestCase {
         let second = try hold("mq0", flags: [.tap, .noPI, .multiQueue])
         let device = try XCTUnwrap(try listJSON("list", "--json").first)
         XCTAssertEqual(device["queues"] as? Int, 2)
-        XCTAssertEqual(device["disabled_queues"] as? Int, 0)
+        XCTAssertEqual(device["detached_queues"] as? Int, 0)
+        // One entry a process, with the descriptors it holds.
         let processes = device["processes"] as? [[String: Any]] ?? []
-        XCTAssertEqual(processes.map { $0["pid"] as? Int }, [Int(getpid()), Int(getpid())])
-        XCTAssertEqual(Set(processes.compactMap { $0["fd"] as? Int }),
-                       [Int(first.descriptor.rawValue), Int(second.descriptor.rawValue)])
+        XCTAssertEqual(processes.map { $0["pid"] as? Int }, [Int(getpid())])
+        XCTAssertEqual(processes.first?["fds"] as? [Int], [Int(first.descriptor.rawValue), Int(second.descriptor.rawValue)].sorted())
         let text = tapctl("list").stdout
         XCTAssertTrue(text.hasPrefix("NAME  MODE  FLAGS"), text)
         XCTAssertTrue(text.contains("mq0   tap   multi_queue,persist  root(0)  -      owner   2       \(getpid())/"), text)
+        XCTAssertTrue(text.hasSuffix("(2)\n"), "once, with its queue count: \(text)")
         XCTAssertTrue(tapctl("show", "mq0").stdout.contains("queues:     2 attached, 0 detached"))
+        XCTAssertTrue(tapctl("show", "mq0").stdout.contains(", 2 queues)"))
         XCTAssertNotEqual(first.descriptor.rawValue, second.descriptor.rawValue)  // last use: attached until here
     }
 
@@ -78,10 +80,15 @@ final class ListKernelTests: KernelTestCase {
         XCTAssertEqual(missing.status, 4)
         XCTAssertEqual(missing.stdout, "")
         XCTAssertEqual(missing.stderr, "tapctl: show tap0: no such device\n")
-        let lo = tapctl("show", "lo", "--json")
+        let lo = tapctl("show", "lo")
         XCTAssertEqual(lo.status, 4)
         XCTAssertEqual(lo.stdout, "")
         XCTAssertEqual(lo.stderr, "tapctl: show lo: lo is not a tun/tap device\n")
+        // Under --json the failure is an object on standard output, and nothing else is printed.
+        let json = tapctl("show", "lo", "--json")
+        XCTAssertEqual(json.status, 4)
+        XCTAssertEqual(json.stdout, #"{"command":"show","subject":"lo","error":"lo is not a tun/tap device","status":4}"# + "\n")
+        XCTAssertEqual(json.stderr, "")
     }
 
     /// Listing needs no sysfs: rtnetlink answers in a namespace that never remounted it.

@@ -60,7 +60,7 @@ final class SendKernelTests: KernelTestCase {
         let (connection, text, fds) = try receive()
         XCTAssertTrue(text.contains(#""ifname":"vm0""#))
         close(connection)
-        XCTAssertEqual(running.wait().stdout, #"{"ifname":"vm0","tap_fds":1,"vhost_fds":0}"# + "\n")
+        XCTAssertEqual(running.wait().stdout, #"{"name":"vm0","tap_fds":1,"vhost_fds":0}"# + "\n")
         XCTAssertEqual(try link("vm0")?.persistent, false)
         fds.forEach { close($0) }
         XCTAssertEqual(try tunLinks(), [], "gone with the receiver's descriptor")
@@ -93,7 +93,8 @@ final class SendKernelTests: KernelTestCase {
         let outcome = tapctl("send", "tap0", "--socket", "/tmp/tapctl-no-such.sock")
         XCTAssertEqual(outcome.status, 1)
         XCTAssertEqual(outcome.stderr, "tapctl: send tap0: no socket at /tmp/tapctl-no-such.sock\n")
-        XCTAssertEqual(tapctl("send", "tap0").stderr, "tapctl: send: missing --socket PATH (see 'tapctl send --help')\n")
+        XCTAssertEqual(tapctl("send", "tap0").stderr, "tapctl: send tap0: missing --socket PATH (see 'tapctl send --help')\n")
+        XCTAssertEqual(tapctl("send", "tap0", "--socket", "/etc/hostname").stderr, "tapctl: send tap0: /etc/hostname is not a socket\n")
         XCTAssertEqual(try link("tap0")?.queues, 0)
     }
 

@@ -32,21 +32,25 @@ final class SettingsKernelTests: KernelTestCase {
         let probe = try json(tapctl("probe", "--json"))
         let features = probe["features"] as? [String] ?? []
         for flag in ["tun", "tap", "multi_queue", "no_pi", "vnet_hdr"] { XCTAssertTrue(features.contains(flag), flag) }
-        let offloads = probe["offloads"] as? [String: Bool] ?? [:]
-        XCTAssertEqual(Set(offloads.keys), Set(Offloads.names.map(\.1)))
-        for name in ["csum", "tso4", "tso6", "ecn", "ufo", "uso4", "uso6"] { XCTAssertEqual(offloads[name], true, name) }
-        XCTAssertEqual(probe["vnet_hdr_sizes"] as? [String: Bool], ["10": true, "12": true, "20": true, "24": true])
+        let accepted = Set(probe["offloads_accepted"] as? [String] ?? [])
+        let refused = Set(probe["offloads_refused"] as? [String] ?? [])
+        XCTAssertEqual(accepted.union(refused), Set(Offloads.names.map(\.1)))
+        XCTAssertTrue(accepted.isDisjoint(with: refused))
+        for name in ["csum", "tso4", "tso6", "ecn", "ufo", "uso4", "uso6"] { XCTAssertTrue(accepted.contains(name), name) }
+        XCTAssertEqual(probe["vnet_hdr_sizes"] as? [Int], [10, 12, 20, 24])
+        XCTAssertFalse((probe["release"] as? String ?? "").isEmpty)
         XCTAssertEqual(probe["vnet_le"] as? Bool, true)
         XCTAssertEqual(probe["max_queues"] as? Int, 256)
         XCTAssertTrue(probe["untested"] is NSNull)
         XCTAssertEqual(try tunLinks(), [], "the throwaway device is gone")
     }
 
-    static let kernelKeys: Set<String> = ["features", "offloads", "vnet_hdr_sizes", "vnet_le", "vnet_be", "max_queues", "untested"]
+    static let kernelKeys: Set<String> = ["release", "tun_mode", "features", "offloads_accepted", "offloads_refused",
+                                          "vnet_hdr_sizes", "vnet_le", "vnet_be", "max_queues", "untested"]
     static let deviceKeys: Set<String> = ["name", "index", "mode", "multi_queue", "vnet_hdr", "pi", "persist", "owner",
                                           "owner_name", "group", "group_name", "any_user_can_attach", "queues",
-                                          "disabled_queues", "processes", "queue_vnet_hdr", "offloads", "ethtool", "ufo",
-                                          "vnet_hdr_size", "sndbuf", "virtio_net", "kernel"]
+                                          "detached_queues", "processes", "in_use", "queue_vnet_hdr", "offloads", "ethtool", "ufo",
+                                          "vnet_hdr_size", "sndbuf", "virtio_net", "kernel", "unknown"]
 
     func testProbeJSONKeysAreStable() throws {
         XCTAssertEqual(Set(try json(tapctl("probe", "--json")).keys), Self.kernelKeys)
@@ -61,7 +65,7 @@ final class SettingsKernelTests: KernelTestCase {
     func testProbeWithoutNetAdminSaysWhatItDidNotTest() throws {
         let probe = try json(tapctl("probe", "--json", prefix: Self.withoutNetAdmin))
         XCTAssertTrue((probe["features"] as? [String] ?? []).contains("tap"))
-        XCTAssertTrue(probe["offloads"] is NSNull)
+        XCTAssertTrue(probe["offloads_accepted"] is NSNull)
         XCTAssertTrue(probe["max_queues"] is NSNull)
         XCTAssertEqual(probe["untested"] as? String, "creating a throwaway device needs CAP_NET_ADMIN")
         XCTAssertTrue(tapctl("probe", prefix: Self.withoutNetAdmin).stdout.contains(
@@ -98,13 +102,29 @@ final class SettingsKernelTests: KernelTestCase {
         XCTAssertEqual(tapctl("create", "sq0").status, 0)
         let multi = try hold("mq0", flags: [.tap, .noPI, .multiQueue])
         let single = try hold("sq0")
-        for arguments in [["probe", "mq0"], ["offload", "mq0", "csum"], ["vnet-hdr-size", "mq0", "12"],
-                          ["probe", "sq0"], ["offload", "sq0", "none"]] {
+        for arguments in [["offload", "mq0", "csum"], ["vnet-hdr-size", "mq0", "12"], ["offload", "sq0", "none"]] {
             let outcome = spawn([Self.binary] + arguments)
             XCTAssertEqual(outcome.status, 6, "\(arguments)")
             XCTAssertTrue(outcome.stderr.hasPrefix("tapctl: \(arguments[0]) \(arguments[1]): in use by pid \(getpid()) "),
                           outcome.stderr)
-            XCTAssertTrue(outcome.stderr.hasSuffix("; tapctl never adds a queue to a device in use; --fd N acts on a holder's descriptor\n"))
+            XCTAssertTrue(outcome.stderr.hasSuffix("; tapctl never adds a queue to a device in use; --fd N acts on a queue the holder passes\n"))
+        }
+        // probe answers what it can without a queue, and says what it could not.
+        for name in ["mq0", "sq0"] {
+            let probe = try json(tapctl("probe", name, "--json"))
+            XCTAssertEqual(probe["in_use"] as? Bool, true)
+            XCTAssertEqual((probe["processes"] as? [[String: Any]])?.first?["pid"] as? Int, Int(getpid()))
+            XCTAssertEqual(probe["offloads"] as? [String], [])
+            XCTAssertTrue(probe["vnet_hdr_size"] is NSNull)
+            XCTAssertTrue(probe["queue_vnet_hdr"] is NSNull)
+            let unknown = probe["unknown"] as? [String: String] ?? [:]
+            XCTAssertEqual(unknown["vnet_hdr_size"], "\(name) is in use, and tapctl never adds a queue to a device in use")
+            XCTAssertEqual(Set(unknown.keys), ["queue_vnet_hdr", "vnet_hdr_size", "sndbuf"])
+            XCTAssertTrue((probe["virtio_net"] as? [String] ?? []).contains("GUEST_TSO4"))
+            let text = tapctl("probe", name)
+            XCTAssertEqual(text.status, 0)
+            XCTAssertTrue(text.stdout.contains("vnet hdr size:  unknown: \(name) is in use"), text.stdout)
+            XCTAssertTrue(text.stdout.contains("QEMU resets a tap's offloads when it starts"), text.stdout)
         }
         XCTAssertEqual(try link("mq0")?.queues, 1)
         XCTAssertTrue(tapctl("show", "sq0").stdout.contains("queues:     1 attached"))
@@ -140,7 +160,7 @@ final class SettingsKernelTests: KernelTestCase {
         for (list, rule) in rejected {
             let outcome = tapctl("offload", "tap0", list)
             XCTAssertEqual(outcome.status, 2, list)
-            XCTAssertEqual(outcome.stderr, "tapctl: offload: \(rule) (see 'tapctl offload --help')\n")
+            XCTAssertEqual(outcome.stderr, "tapctl: offload tap0: \(rule) (see 'tapctl offload --help')\n")
         }
         let features = ethtool("tap0")
         XCTAssertEqual(offloadFeatures.map { features[$0] }, [true, true, false, false, false])
@@ -183,12 +203,12 @@ final class SettingsKernelTests: KernelTestCase {
         XCTAssertTrue(try numbers() == (0, 1))
         XCTAssertEqual(tapctl("ifname", "--fd", "3", "--json", fds: [3: fd]).stdout.contains(#""detached":true"#), true)
         XCTAssertEqual(tapctl("queue", "detach", "--fd", "3", fds: [3: fd]).stderr,
-                       "tapctl: queue: fd 3 is already detached from mq0\n")
+                       "tapctl: queue fd 3: already detached from mq0\n")
         XCTAssertEqual(tapctl("queue", "attach", "--fd", "3", "--json", fds: [3: fd]).stdout,
                        #"{"fd":3,"name":"mq0","detached":false}"# + "\n")
         XCTAssertTrue(try numbers() == (1, 0))
         XCTAssertEqual(tapctl("queue", "attach", "--fd", "3", fds: [3: fd]).stderr,
-                       "tapctl: queue: fd 3 is already attached to mq0\n")
+                       "tapctl: queue fd 3: already attached to mq0\n")
         XCTAssertGreaterThan(fd, 2)
         XCTAssertGreaterThan(queue.descriptor.rawValue, 2)  // last use: held until here
     }
@@ -199,15 +219,15 @@ final class SettingsKernelTests: KernelTestCase {
         let unattached = try TunQueue()
         let file = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
         defer { close(file) }
-        let cases: [(CInt?, String)] = [
-            (single.descriptor.rawValue, "tapctl: queue: fd 3 is a queue of sq0, which is not multiqueue\n"),
-            (unattached.descriptor.rawValue, "tapctl: queue: fd 3 is a tun/tap descriptor attached to no device\n"),
-            (file, "tapctl: queue: fd 3 is not a tun/tap descriptor\n"),
-            (nil, "tapctl: queue: fd 3 is not open\n"),
+        let cases: [(CInt?, String, Int32)] = [
+            (single.descriptor.rawValue, "tapctl: queue fd 3: a queue of sq0, which is not multiqueue\n", 1),
+            (unattached.descriptor.rawValue, "tapctl: queue fd 3: a tun/tap descriptor attached to no device\n", 4),
+            (file, "tapctl: queue fd 3: not a tun/tap descriptor\n", 4),
+            (nil, "tapctl: queue fd 3: not open\n", 4),
         ]
-        for (source, message) in cases {
+        for (source, message, status) in cases {
             let outcome = tapctl("queue", "detach", "--fd", "3", fds: source.map { [3: $0] } ?? [:])
-            XCTAssertEqual(outcome.status, 1)
+            XCTAssertEqual(outcome.status, status, message)
             XCTAssertEqual(outcome.stderr, message)
         }
         XCTAssertNotEqual(single.descriptor.rawValue, unattached.descriptor.rawValue)  // last use

@@ -51,7 +51,8 @@ final class HelperModeTests: XCTestCase {
         for (name, operation) in operations {
             let kernel = kernel()
             XCTAssertThrowsError(try operation(try helper(kernel)), name) {
-                XCTAssertEqual($0 as? TapError, .notPermitted("tap3", owner: 1000, group: nil), name)
+                // The owner named is whichever the last read saw: the message's detail, not the decision.
+                guard case .notPermitted("tap3", _, nil) = $0 as? TapError else { return XCTFail("\(name): \($0)") }
             }
             XCTAssertFalse(kernel.calls.contains("RTM_NEWLINK"), "\(name): \(kernel.calls)")
             XCTAssertFalse(kernel.calls.contains("TUNSETPERSIST"), name)

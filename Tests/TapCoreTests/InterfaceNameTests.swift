@@ -47,8 +47,8 @@ final class InterfaceNameTests: XCTestCase {
 
     func testProblemsReadAsSentences() {
         XCTAssertEqual(TapError.invalidName("1234567890123456", .tooLong(16)).message,
-                       "name '1234567890123456' is 16 bytes; at most 15 fit (the kernel would cut it short)")
+                       "the name is 16 bytes; at most 15 fit (the kernel would cut it short)")
         XCTAssertEqual(TapError.invalidName("a%d%d", .badTemplate).message,
-                       "name 'a%d%d' is not a valid template: use one %d and no other %")
+                       "the name is not a valid template: use one %d and no other %")
     }
 }

@@ -83,7 +83,7 @@ final class RouteSocketTests: XCTestCase {
 
     func testSettingRefusalsSayWhatWasApplied() {
         XCTAssertEqual(TapError.settingRefused("tap0", setting: "txqueuelen 5", .EPERM, applied: ["mtu 1400", "mac 02:00:00:00:00:01"]).message,
-                       "txqueuelen 5: refused by the kernel (Operation not permitted); applied before it: mtu 1400, mac 02:00:00:00:00:01")
+                       "txqueuelen 5: refused by the tun driver (it could not allocate a queue that long); applied before it: mtu 1400, mac 02:00:00:00:00:01")
         XCTAssertEqual(TapError.settingRefused("tap0", setting: "mtu 1400", nil, applied: []).message,
                        "mtu 1400: needs CAP_NET_ADMIN; nothing was changed")
         XCTAssertEqual(TapError.settingRefused("tap0", setting: "up", nil, applied: []).category, .permission)

@@ -9,6 +9,55 @@ final class DocumentationTests: XCTestCase {
         return try String(contentsOf: root.appendingPathComponent(relative), encoding: .utf8)
     }
 
+    /// roff as text, for the few requests the synopses use: .B and .I join
+    /// their words with spaces, .BR and the like without, plain lines are
+    /// text; font escapes go, \- is a hyphen, \& nothing.
+    private func text(ofRoff lines: [Substring]) -> String {
+        let words = lines.map { line -> String in
+            var line = String(line)
+            if line.hasPrefix(".") {
+                let request = line.prefix { $0 != " " }
+                var arguments: [String] = []
+                var current = ""
+                var quoted = false
+                for character in line.dropFirst(request.count + 1) {
+                    if character == "\"" {
+                        quoted.toggle()
+                    } else if character == " " && !quoted {
+                        if !current.isEmpty { arguments.append(current) }
+                        current = ""
+                    } else {
+                        current.append(character)
+                    }
+                }
+                if !current.isEmpty { arguments.append(current) }
+                line = arguments.joined(separator: request.count == 2 ? " " : "")
+            }
+            for escape in ["\\fB", "\\fI", "\\fP", "\\fR", "\\&"] { line = line.replacingOccurrences(of: escape, with: "") }
+            return line.replacingOccurrences(of: "\\-", with: "-")
+        }
+        return words.filter { !$0.isEmpty }.joined(separator: " ")
+    }
+
+    /// The synopsis under `.SS command` in the man page: the lines before its first paragraph.
+    private func manSynopsis(_ man: String, _ command: String) -> String? {
+        let lines = man.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let start = lines.firstIndex(of: Substring(".SS " + command.replacingOccurrences(of: "-", with: "\\-"))) else { return nil }
+        let body = lines[(start + 1)...].prefix { !$0.hasPrefix(".PP") && !$0.hasPrefix(".TP") && !$0.hasPrefix(".S") }
+        return text(ofRoff: Array(body))
+    }
+
+    /// Synopses come from the command table; README.md and tapctl(8) show them as they are.
+    func testSynopsesAreTheCommandTables() throws {
+        let man = try read("man/tapctl.8")
+        let readme = try read("README.md")
+        for command in commands {
+            XCTAssertEqual(manSynopsis(man, command.name), command.synopsis, "man page, \(command.name)")
+            XCTAssertTrue(readme.contains("### tapctl \(command.name)\n\n`\(command.synopsis)`"), "README: `\(command.synopsis)`")
+            XCTAssertTrue(commandHelp(command).hasPrefix("Usage: \(command.synopsis)\n"), command.name)
+        }
+    }
+
     func testEveryCommandAndOptionIsDocumented() throws {
         let man = try read("man/tapctl.8").replacingOccurrences(of: "\\-", with: "-")
         let readme = try read("README.md")

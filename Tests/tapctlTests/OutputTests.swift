@@ -33,7 +33,12 @@ final class OutputTests: XCTestCase {
              .permission),
             (.tunUnavailable(.ENOENT), "create", "tap0",
              "tapctl: create tap0: /dev/net/tun does not exist; load the tun module (modprobe tun)", .failure),
-            (.notOpen(fd: 9), "ifname", nil, "tapctl: ifname: fd 9 is not open", .failure),
+            (.notOpen(fd: 9), "ifname", nil, "tapctl: ifname fd 9: not open", .notFound),
+            (.inUse("tap0", holders: [Holder(pid: 7, command: "qemu", fd: 4)]), "exec", nil,
+             "tapctl: exec tap0: in use by pid 7 (qemu, fd 4); tapctl never adds a queue to a device in use", .busy),
+            (.inUse("tap0", holders: [Holder(pid: 7, command: "qemu", fd: 4)]), "offload", nil,
+             "tapctl: offload tap0: in use by pid 7 (qemu, fd 4); tapctl never adds a queue to a device in use; "
+                + "--fd N acts on a queue the holder passes", .busy),
         ]
         for (error, command, subject, line, status) in cases {
             let failure = Failure(error, command: command, subject: subject)
@@ -42,7 +47,7 @@ final class OutputTests: XCTestCase {
             XCTAssertFalse(failure.line.contains("\n"))
         }
         XCTAssertEqual(Failure(.unknownUser("bob"), command: "create", subject: "tap0").line,
-                       "tapctl: create: no user named 'bob' (see 'tapctl create --help')")
+                       "tapctl: create tap0: no user named 'bob'")
     }
 
     func testExitStatusesAreTheDocumentedOnes() {

@@ -71,8 +71,8 @@ final class ParserTests: XCTestCase {
             ([], "tapctl: no command given (see 'tapctl --help')"),
             (["frobnicate"], "tapctl: unknown command 'frobnicate' (see 'tapctl --help')"),
             (["--bogus", "list"], "tapctl: unknown option '--bogus' (see 'tapctl --help')"),
-            (["help", "nope"], "tapctl: help: unknown command 'nope' (see 'tapctl help --help')"),
-            (["help", "list", "extra"], "tapctl: help: unexpected argument 'extra' (see 'tapctl help --help')"),
+            (["help", "nope"], "tapctl: help: unknown command 'nope' (see 'tapctl --help')"),
+            (["help", "list", "extra"], "tapctl: help: unexpected argument 'extra' (see 'tapctl --help')"),
             (["create"], "tapctl: create: missing NAME|TEMPLATE (see 'tapctl create --help')"),
             (["create", "a", "b"], "tapctl: create: unexpected argument 'b' (see 'tapctl create --help')"),
             (["create", "a", "--multi"], "tapctl: create: unknown option '--multi' (see 'tapctl create --help')"),
@@ -83,7 +83,7 @@ final class ParserTests: XCTestCase {
             (["create", "a", "--user", "x", "--user=y"], "tapctl: create: option '--user' given twice (see 'tapctl create --help')"),
             (["create", "a", "--user", "x", "--no-owner"],
              "tapctl: create: options '--user' and '--no-owner' cannot be used together (see 'tapctl create --help')"),
-            (["create", "a", "--json=1"], "tapctl: create: option '--json' takes no value (see 'tapctl create --help')"),
+            (["create", "a", "--json=1"], "tapctl: create: option '--json=1': --json takes no value (see 'tapctl create --help')"),
             (["delete", "--match"], "tapctl: delete: option '--match' needs a value (GLOB) (see 'tapctl delete --help')"),
             (["delete", "a", "--force"], "tapctl: delete: unknown option '--force' (see 'tapctl delete --help')"),
             (["list", "tap0"], "tapctl: list: unexpected argument 'tap0' (see 'tapctl list --help')"),
@@ -143,7 +143,7 @@ final class SettingsParserTests: XCTestCase {
         XCTAssertEqual(line("offload", "tap0", "csum", "--fd", "3"),
                        "tapctl: offload: give a device NAME or --fd N, not both (see 'tapctl offload --help')")
         XCTAssertEqual(line("offload", "tap0", "csum", "x"), "tapctl: offload: unexpected argument 'x' (see 'tapctl offload --help')")
-        XCTAssertEqual(line("offload", "a/b", "csum"), "tapctl: offload: name 'a/b' contains '/' (see 'tapctl offload --help')")
+        XCTAssertEqual(line("offload", "a/b", "csum"), "tapctl: offload a/b: the name contains '/'")
         XCTAssertEqual(line("offload", "--fd", "x", "csum"), "tapctl: offload: fd 'x' is not a descriptor number (see 'tapctl offload --help')")
         XCTAssertEqual(line("probe", "tap0", "--fd", "3"), "tapctl: probe: give a device NAME or --fd N, not both (see 'tapctl probe --help')")
         XCTAssertEqual(line("probe", "a", "b"), "tapctl: probe: unexpected argument 'b' (see 'tapctl probe --help')")
@@ -207,7 +207,7 @@ final class HandoffParserTests: XCTestCase {
             (["exec", "--", "true"], "tapctl: exec: missing NAME (see 'tapctl exec --help')"),
             (["exec", "tap0", "tap1", "--", "true"], "tapctl: exec: unexpected argument 'tap1' (see 'tapctl exec --help')"),
             (["exec", "tap%d", "--", "true"],
-             "tapctl: exec: name 'tap%d' is a template; name an existing device (see 'tapctl exec --help')"),
+             "tapctl: exec tap%d: the name is a template; name an existing device"),
             (["exec", "tap0", "--persist", "--", "true"], "tapctl: exec: option '--persist' needs --create (see 'tapctl exec --help')"),
             (["exec", "tap0", "--queues", "0", "--", "true"],
              "tapctl: exec: queues '0' is not a number from 1 to 256 (see 'tapctl exec --help')"),
@@ -219,7 +219,7 @@ final class HandoffParserTests: XCTestCase {
             (["exec", "tap0", "--vnet-hdr-size", "11", "--", "true"],
              "tapctl: exec: size '11' is not 10, 12, 20 or 24 (see 'tapctl exec --help')"),
             (["exec", "tap0", "--user", "no-such-user-tapctl", "--", "true"],
-             "tapctl: exec: no user named 'no-such-user-tapctl' (see 'tapctl exec --help')"),
+             "tapctl: exec: no user named 'no-such-user-tapctl'"),
             (["exec", "tap0", "--", "qemu", "vhostfds={vhostfds}"],
              "tapctl: exec: {vhostfds} needs --vhost-net (see 'tapctl exec --help')"),
             (["send", "tap0"], "tapctl: send: missing --socket PATH (see 'tapctl send --help')"),
@@ -304,7 +304,7 @@ final class LinkParserTests: XCTestCase {
                        "tapctl: set: txqueuelen '-' is not a number from 0 to 4294967295 (see 'tapctl set --help')")
         XCTAssertEqual(failure("set", "tap0", "--mac", "zz"),
                        "tapctl: set: 'zz' is not a MAC address (six hex bytes joined by ':') (see 'tapctl set --help')")
-        XCTAssertEqual(failure("set", "tap0", "--bridge", "a b"), "tapctl: set: name 'a b' contains white space (see 'tapctl set --help')")
+        XCTAssertEqual(failure("set", "tap0", "--bridge", "a b"), "tapctl: set: bridge 'a b': the name contains white space")
         XCTAssertEqual(failure("set", "tap0", "--up", "--down"),
                        "tapctl: set: options '--up' and '--down' cannot be used together (see 'tapctl set --help')")
         XCTAssertEqual(failure("set", "tap0", "--bridge", "br0", "--nobridge"),
