@@ -22,12 +22,13 @@ func mainHelp(_ commands: [CommandSpec]) -> String {
           --batch FILE             run one command a line from FILE (- for standard
                                    input) in one process; the first failing line
                                    stops the run unless --force
+          --force                  with --batch: go on after a failing line
           -h, --help               show this help and exit
           --version                print the version and exit
 
         Exit status: 0 success, 1 failure, 2 usage error, 3 permission denied,
-        4 no such tun/tap device, 5 already exists, 6 in use; exec: 126 COMMAND
-        cannot be run, 127 COMMAND not found.
+        4 not found (device, descriptor, namespace), 5 already exists, 6 in use;
+        exec: 126 COMMAND cannot be run, 127 COMMAND not found.
         See tapctl(8).
         """
 }

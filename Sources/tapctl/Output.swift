@@ -106,9 +106,10 @@ extension TapError {
     var subject: String? {
         switch self {
         case .alreadyExists(let name), .existsDifferently(let name, _), .notFound(let name), .intruder(let name, _),
-             .notTunTap(let name, _), .inUse(let name, _), .needsNetAdmin(let name),
-             .notPermitted(let name, _, _), .identityChanged(let name):
+             .notTunTap(let name, _), .inUse(let name, _), .notPermitted(let name, _, _), .identityChanged(let name):
             return name
+        case .needsNetAdmin(let name):
+            return name.contains("%") ? nil : name  // a template names no device yet
         case .accessDenied(let name, _):
             return name
         case .notOpen(let fd), .notTunDescriptor(let fd), .unattachedDescriptor(let fd), .queueRefused(let fd, _),

@@ -10,11 +10,17 @@ let probeCommand = CommandSpec(
         that is always removed, the offloads, virtio-net header sizes and byte
         orders the kernel accepts, and how many queues a device may have. That
         part needs CAP_NET_ADMIN; without it tapctl says what it did not test.
+        Without /dev/net/tun, it says what it could not learn and shows the
+        kernel release and the device node's mode.
         With NAME or --fd N: that device's flags, owner, queues, offloads (the
         features ethtool -k shows), virtio-net header size and send buffer, all
         read without disturbing its users; QEMU's three probes (vnet_hdr, UFO,
         header length); and the virtio-net features it can back. A temporary
-        queue is attached only to a device nobody uses.
+        queue is attached only to a device nobody uses: for a device in use,
+        what needs a queue (vnet_hdr, header size, send buffer) is shown as
+        unknown, with why, and the rest is read without one. While a VM runs,
+        the offloads are its guest's: QEMU resets a tap's offloads when it
+        starts and sets what the guest negotiated.
         """,
     options: [fdOption] + commonOptions,
     exclusive: [],

@@ -87,10 +87,11 @@ final class DocumentationTests: XCTestCase {
         let readme = try read("README.md")
         let man = try read("man/tapctl.8").replacingOccurrences(of: "\\-", with: "-").replacingOccurrences(of: "\\_", with: "_")
         let keys = ["name", "index", "mode", "multi_queue", "vnet_hdr", "pi", "persist", "owner", "owner_name", "group",
-                    "group_name", "any_user_can_attach", "queues", "disabled_queues", "processes", "pid", "command", "fd",
-                    "created", "deleted", "detached", "queue_vnet_hdr", "offloads", "ethtool", "ufo", "vnet_hdr_size",
-                    "sndbuf", "virtio_net", "kernel", "features", "vnet_hdr_sizes", "vnet_le", "vnet_be", "max_queues",
-                    "untested", "ifname", "tap_fds", "vhost_fds", "applied", "line", "status", "error", "bridge"]
+                    "group_name", "any_user_can_attach", "queues", "detached_queues", "processes", "pid", "command", "fds",
+                    "fd", "created", "deleted", "detached", "in_use", "queue_vnet_hdr", "offloads", "ethtool", "ufo",
+                    "vnet_hdr_size", "sndbuf", "virtio_net", "kernel", "unknown", "release", "tun_mode", "features",
+                    "offloads_accepted", "offloads_refused", "vnet_hdr_sizes", "vnet_le", "vnet_be", "max_queues",
+                    "untested", "tap_fds", "vhost_fds", "applied", "line", "status", "error", "subject", "bridge"]
         for key in keys {
             XCTAssertTrue(readme.contains("`\(key)`"), "README lacks JSON key \(key)")
             XCTAssertTrue(man.contains(key), "man page lacks JSON key \(key)")
