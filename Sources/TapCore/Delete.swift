@@ -34,13 +34,12 @@ extension TapControl {
         var socket = try RouteSocket(system: system)
         let everything = try socket.links()
         let targets = try select(selection, from: everything, missingOK: missingOK)
+        // In use: a holder in /proc (one may have turned the carrier off), or a
+        // queue the kernel reports, whether or not its holder is visible here.
         let holders = Holders.scan()
         for link in targets {
             guard let tun = link.tun else { continue }
-            // A non-persistent device lives only while someone holds it.
-            if let held = holders[link.name] ?? (tun.persistent && tun.queues + tun.disabledQueues == 0 ? nil : []) {
-                throw .inUse(link.name, holders: held)
-            }
+            if let held = holders[link.name] ?? (tun.mayBeHeld ? [] : nil) { throw .inUse(link.name, holders: held) }
         }
         guard !targets.isEmpty else { return [] }
         let batched = policy == nil ? try removeInOneBatch(targets, among: everything, socket: &socket) : false

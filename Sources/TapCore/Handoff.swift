@@ -116,7 +116,7 @@ extension TapControl {
         } else {
             let link = try tunLink(request.name.value)
             if request.queues > 1 && !link.multiQueue { throw .notMultiQueue(link.name, queues: request.queues) }
-            if link.queues + link.disabledQueues > 0 || !link.persistent {
+            if link.mayBeHeld {
                 throw .inUse(link.name, holders: Holders.scan()[link.name] ?? [])
             }
             name = link.name

@@ -182,7 +182,7 @@ extension TapControl {
     public func probe(_ target: Target, opened: () throws(TapError) -> Void) throws(TapError) -> DeviceProbe {
         guard case .name(let name) = target else { return try probeQueue(target, opened: opened) }
         let link = try tunLink(name.value)
-        if link.queues + link.disabledQueues > 0 || !link.persistent { return try probeInUse(link, opened: opened) }
+        if link.mayBeHeld { return try probeInUse(link, opened: opened) }
         do {
             return try probeQueue(target, opened: opened)
         } catch .inUse {

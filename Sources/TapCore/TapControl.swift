@@ -18,11 +18,12 @@ public struct TapControl: Sendable {
         public var holders: [Holder]
 
         /// The kernel reports queue counts for multiqueue devices only; a
-        /// single-queue device counts as attached when a process holds it.
+        /// single-queue device counts as attached when its carrier is on or a
+        /// process holds it (another user's, unseen without root, has the carrier).
         init(link: TunLink, holders: [Holder]) {
             self.link = link
             self.holders = holders
-            if !link.multiQueue { self.link.queues = holders.isEmpty ? 0 : 1 }
+            if !link.multiQueue { self.link.queues = holders.isEmpty && !link.carrier ? 0 : 1 }
         }
     }
 
@@ -30,8 +31,8 @@ public struct TapControl: Sendable {
     public func list() throws(TapError) -> [Device] {
         var socket = try RouteSocket(system: system)
         let links = try socket.tunLinks()
-        // /proc is the slow part of a listing: read it only when there is something to find.
-        let holders = links.isEmpty ? [:] : Holders.scan()
+        // /proc is the slow part of a listing: read it only when some device can have a holder.
+        let holders = links.contains(where: \.mayBeHeld) ? Holders.scan() : [:]
         return links.sorted { $0.name < $1.name }.map { Device(link: $0, holders: holders[$0.name] ?? []) }
     }
 

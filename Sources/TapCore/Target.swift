@@ -28,7 +28,7 @@ extension TapControl {
             return try body(tun, link)
         case .name(let name):
             let link = try tunLink(name.value)
-            if link.queues + link.disabledQueues > 0 || !link.persistent {
+            if link.mayBeHeld {
                 throw .inUse(link.name, holders: Holders.scan()[link.name] ?? [])
             }
             let device = try attach(link)

@@ -15,6 +15,15 @@ public struct TunLink: Equatable, Sendable {
     /// Attached and detached queues; rtnetlink gives them for multiqueue devices only.
     public var queues: UInt32
     public var disabledQueues: UInt32
+    /// IFLA_CARRIER: the TUN driver turns the carrier on when a queue attaches
+    /// and off when the last one goes, so for a single-queue device it says
+    /// whether one is attached (unless its holder turned the carrier off with
+    /// TUNSETCARRIER, or attached with IFF_NO_CARRIER).
+    public var carrier = false
+
+    /// Whether a process may hold a queue of it: devices that cannot spare
+    /// `list` its /proc scan, the slow part of a listing on a busy host.
+    var mayBeHeld: Bool { multiQueue ? queues + disabledQueues > 0 : carrier || !persistent }
 
     /// No owner and no group: any user who can open /dev/net/tun may attach.
     public var anyUserCanAttach: Bool { owner == nil && group == nil }
@@ -62,6 +71,7 @@ public struct Link: Equatable, Sendable {
         link.flags = payload.loadNative(UInt32.self, at: 8)
         var name = ""
         var kind: String?
+        var carrier = false
         var data: [Netlink.Attribute] = []
         for attribute in try Netlink.attributes(in: payload[fixed...]) {
             switch Int(attribute.type) {
@@ -73,6 +83,7 @@ public struct Link: Equatable, Sendable {
             case Int(IFLA_MASTER): link.master = attribute.uint32.map { Int32(bitPattern: $0) }
             case Int(IFLA_TXQLEN): link.txQueueLength = attribute.uint32
             case Int(IFLA_GROUP): link.group = attribute.uint32
+            case Int(IFLA_CARRIER): carrier = attribute.uint8 == 1
             case Int(IFLA_LINKINFO):
                 for info in try Netlink.attributes(in: attribute.payload[...]) {
                     if info.type == UInt16(IFLA_INFO_KIND) { kind = info.string }
@@ -85,7 +96,8 @@ public struct Link: Equatable, Sendable {
         link.kind = kind
         guard kind == "tun" else { return link }
         var tun = TunLink(name: name, index: index, mode: .tap, packetInfo: false, vnetHeader: false,
-                          persistent: false, multiQueue: false, owner: nil, group: nil, queues: 0, disabledQueues: 0)
+                          persistent: false, multiQueue: false, owner: nil, group: nil, queues: 0, disabledQueues: 0,
+                          carrier: carrier)
         for attribute in data {
             switch Int(attribute.type) {
             case Int(IFLA_TUN_TYPE): tun.mode = attribute.uint8 == UInt8(IFF_TUN) ? .tun : .tap

@@ -63,7 +63,7 @@ private func batchWords(_ line: Substring) throws(Failure) -> [String] {
 
 /// One line: what changes the whole process has no place in a batch.
 private func runLine(_ words: [String]) throws(Failure) {
-    switch try Parser.parse(words, commands: commands, inBatch: true) {
+    switch try Parser.parse(words, inBatch: true) {
     case .help(let command):
         emit(command.map(commandHelp) ?? mainHelp(commands))
     case .version:

@@ -21,14 +21,20 @@ func emit(_ json: JSON) {
 }
 
 /// Left-aligned columns separated by two spaces, the last one unpadded.
+/// Widths count Unicode scalars: grapheme breaking cost more than all else
+/// `list` does, for names that are ASCII nearly always.
 func table(_ rows: [[String]]) -> String {
     guard let columns = rows.first?.count else { return "" }
-    let widths = (0..<columns).map { column in rows.map { $0[column].count }.max() ?? 0 }
-    return rows.map { row in
-        row.enumerated().map { column, cell in
-            column == columns - 1 ? cell : cell + String(repeating: " ", count: widths[column] - cell.count)
-        }.joined(separator: "  ")
-    }.joined(separator: "\n")
+    let widths = (0..<columns).map { column in rows.map { $0[column].unicodeScalars.count }.max() ?? 0 }
+    var out = ""
+    for (index, row) in rows.enumerated() {
+        if index > 0 { out += "\n" }
+        for (column, cell) in row.enumerated() {
+            out += cell
+            if column < columns - 1 { out += String(repeating: " ", count: widths[column] - cell.unicodeScalars.count + 2) }
+        }
+    }
+    return out
 }
 
 extension Failure {

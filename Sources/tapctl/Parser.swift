@@ -19,7 +19,7 @@ enum Parser {
 
     /// `inBatch`: a line of a batch file, where the options that change the
     /// whole process belong on the command line instead.
-    static func parse(_ arguments: [String], commands: [CommandSpec], inBatch: Bool = false) throws(Failure) -> Result {
+    static func parse(_ arguments: [String], inBatch: Bool = false) throws(Failure) -> Result {
         var options = GlobalOptions()
         var index = 0
         func value(_ name: String, _ placeholder: String) throws(Failure) -> String {
@@ -75,12 +75,12 @@ enum Parser {
         if word == "help" {
             guard let topic = rest.first, topic != "--help", topic != "-h" else { return .help(nil) }
             guard rest.count == 1 else { throw .usage(command: "help", message: "unexpected argument '\(rest[1])'") }
-            guard let command = commands.first(where: { $0.name == topic }) else {
+            guard let command = command(named: topic) else {
                 throw .usage(command: "help", message: "unknown command '\(topic)'")
             }
             return .help(command)
         }
-        guard let command = commands.first(where: { $0.name == word }) else {
+        guard let command = command(named: word) else {
             throw .usage(command: nil, message: "unknown command '\(word)'")
         }
         if rest.prefix(while: { $0 != "--" }).contains(where: { $0 == "--help" || $0 == "-h" }) { return .help(command) }

@@ -75,6 +75,19 @@ final class ListKernelTests: KernelTestCase {
         XCTAssertNotEqual(first.descriptor.rawValue, second.descriptor.rawValue)  // last use: attached until here
     }
 
+    /// A single-queue device's carrier says it is held, even when the holder
+    /// is another user's process, which an ordinary user cannot see in /proc.
+    func testAnUnseenHolderStillCountsAsAQueue() throws {
+        XCTAssertEqual(tapctl("create", "sq0").status, 0)
+        let queue = try hold("sq0")
+        let outcome = tapctl("list", "--json", prefix: Self.nobody)
+        let device = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [[String: Any]])?.first)
+        XCTAssertEqual(device["queues"] as? Int, 1)
+        XCTAssertEqual((device["processes"] as? [Any])?.count, 0, "root's process is not nobody's to see")
+        XCTAssertEqual(tapctl("delete", "sq0", prefix: Self.withoutNetAdmin).status, 6)
+        XCTAssertGreaterThan(queue.descriptor.rawValue, 2)  // held until here
+    }
+
     func testShowOfMissingOrForeignDevicesIsAnError() throws {
         let missing = tapctl("show", "tap0")
         XCTAssertEqual(missing.status, 4)

@@ -27,7 +27,7 @@ final class BatchTests: XCTestCase {
     }
 
     func testBatchOptionsAndWhatALineMayNotDo() throws {
-        guard case .batch(let path, let options) = try Parser.parse(["--json", "--force", "--batch", "-"], commands: commands)
+        guard case .batch(let path, let options) = try Parser.parse(["--json", "--force", "--batch", "-"])
         else { return XCTFail() }
         XCTAssertEqual(path, "-")
         XCTAssertTrue(options.json && options.force)
@@ -37,15 +37,15 @@ final class BatchTests: XCTestCase {
             (["--force", "list"], "tapctl: option '--force' goes with --batch (see 'tapctl --help')"),
         ]
         for (arguments, line) in errors {
-            XCTAssertThrowsError(try Parser.parse(arguments, commands: commands)) { XCTAssertEqual(($0 as? Failure)?.line, line) }
+            XCTAssertThrowsError(try Parser.parse(arguments)) { XCTAssertEqual(($0 as? Failure)?.line, line) }
         }
         for word in ["--netns", "--batch", "--force"] {
-            XCTAssertThrowsError(try Parser.parse([word, "x", "list"], commands: commands, inBatch: true)) {
+            XCTAssertThrowsError(try Parser.parse([word, "x", "list"], inBatch: true)) {
                 XCTAssertEqual(($0 as? Failure)?.line,
                                "tapctl: option '\(word)' belongs on tapctl's command line, before --batch (see 'tapctl --help')")
             }
         }
-        guard case .run(let invocation) = try Parser.parse(["list"], commands: commands, inBatch: true) else { return XCTFail() }
+        guard case .run(let invocation) = try Parser.parse(["list"], inBatch: true) else { return XCTFail() }
         XCTAssertTrue(invocation.inBatch)
     }
 }

@@ -47,6 +47,10 @@ final class DocumentationTests: XCTestCase {
         return text(ofRoff: Array(body))
     }
 
+    func testTheTableNamesEachCommandAsItsSpecDoes() {
+        XCTAssertEqual(commandTable.map(\.name), commands.map(\.name))
+    }
+
     /// Synopses come from the command table; README.md and tapctl(8) show them as they are.
     func testSynopsesAreTheCommandTables() throws {
         let man = try read("man/tapctl.8")

@@ -51,7 +51,7 @@ final class FuzzTests: XCTestCase {
         for _ in 0..<Self.count {
             let words = (0..<Int.random(in: 0..<7, using: &generator)).map { _ in randomWord(&generator) }
             do {
-                _ = try Parser.parse(words, commands: commands)
+                _ = try Parser.parse(words)
                 accepted += 1
             } catch {
                 check(error, words)
@@ -71,7 +71,7 @@ final class FuzzTests: XCTestCase {
             }
             do {
                 let words = try BatchWords.split(line[...])
-                _ = try? Parser.parse(words, commands: commands, inBatch: true)
+                _ = try? Parser.parse(words, inBatch: true)
             } catch {
                 XCTAssertFalse(error.description.isEmpty)
             }

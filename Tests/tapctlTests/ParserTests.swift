@@ -3,7 +3,7 @@ import XCTest
 
 final class ParserTests: XCTestCase {
     private func invocation(_ arguments: String...) throws -> Invocation {
-        guard case .run(let invocation) = try Parser.parse(arguments, commands: commands) else {
+        guard case .run(let invocation) = try Parser.parse(arguments) else {
             throw XCTSkip("not a run")
         }
         return invocation
@@ -11,7 +11,7 @@ final class ParserTests: XCTestCase {
 
     private func usageError(_ arguments: [String]) -> Failure? {
         do {
-            _ = try Parser.parse(arguments, commands: commands)
+            _ = try Parser.parse(arguments)
             return nil
         } catch {
             return error
@@ -52,18 +52,18 @@ final class ParserTests: XCTestCase {
 
     func testHelpAndVersion() throws {
         for arguments in [["--help"], ["-h"], ["help"], []] as [[String]] where !arguments.isEmpty {
-            guard case .help(nil) = try Parser.parse(arguments, commands: commands) else { return XCTFail("\(arguments)") }
+            guard case .help(nil) = try Parser.parse(arguments) else { return XCTFail("\(arguments)") }
         }
         for command in commands {
             for arguments in [["help", command.name], [command.name, "--help"], [command.name, "-h"],
                               [command.name, "--bogus", "--help"]] {
-                guard case .help(let topic?) = try Parser.parse(arguments, commands: commands) else {
+                guard case .help(let topic?) = try Parser.parse(arguments) else {
                     return XCTFail("\(arguments)")
                 }
                 XCTAssertEqual(topic.name, command.name)
             }
         }
-        guard case .version = try Parser.parse(["--version"], commands: commands) else { return XCTFail() }
+        guard case .version = try Parser.parse(["--version"]) else { return XCTFail() }
     }
 
     func testUsageErrorsNameTheBadWord() {
@@ -128,7 +128,7 @@ final class ParserTests: XCTestCase {
 final class SettingsParserTests: XCTestCase {
     private func line(_ arguments: String...) -> String? {
         do {
-            guard case .run(let invocation) = try Parser.parse(arguments, commands: commands) else { return nil }
+            guard case .run(let invocation) = try Parser.parse(arguments) else { return nil }
             try invocation.command.run(invocation)
             return nil
         } catch {
@@ -175,7 +175,7 @@ final class SettingsParserTests: XCTestCase {
 final class HandoffParserTests: XCTestCase {
     func testTheCommandAfterDoubleDashIsKeptWhole() throws {
         guard case .run(let invocation) = try Parser.parse(
-            ["exec", "tap0", "--queues", "4", "--", "qemu", "-netdev", "tap,fds={fds}", "--", "--help"], commands: commands)
+            ["exec", "tap0", "--queues", "4", "--", "qemu", "-netdev", "tap,fds={fds}", "--", "--help"])
         else { return XCTFail() }
         XCTAssertEqual(invocation.operands, ["tap0"])
         XCTAssertEqual(invocation.trailing, ["qemu", "-netdev", "tap,fds={fds}", "--", "--help"])
@@ -189,7 +189,7 @@ final class HandoffParserTests: XCTestCase {
 
     func testCreateAndIdentity() throws {
         guard case .run(let invocation) = try Parser.parse(
-            ["exec", "vm%d", "--create", "--tun", "--persist", "--user", "root", "--group", "0", "--", "true"], commands: commands)
+            ["exec", "vm%d", "--create", "--tun", "--persist", "--user", "root", "--group", "0", "--", "true"])
         else { return XCTFail() }
         let (request, identity) = try handoffRequest(invocation)
         XCTAssertEqual(request.create?.mode, .tun)
@@ -235,7 +235,7 @@ final class HandoffParserTests: XCTestCase {
     /// The checks exec and send make before opening anything.
     private func line(_ arguments: [String]) -> String? {
         do {
-            guard case .run(let invocation) = try Parser.parse(arguments, commands: commands) else { return nil }
+            guard case .run(let invocation) = try Parser.parse(arguments) else { return nil }
             if invocation.command.name == "exec" { _ = try execPlan(invocation) } else { _ = try sendPlan(invocation) }
             return nil
         } catch {
@@ -256,13 +256,13 @@ final class HandoffParserTests: XCTestCase {
 
 final class LinkParserTests: XCTestCase {
     private func invocation(_ arguments: String...) throws -> Invocation {
-        guard case .run(let invocation) = try Parser.parse(arguments, commands: commands) else { throw XCTSkip("not a run") }
+        guard case .run(let invocation) = try Parser.parse(arguments) else { throw XCTSkip("not a run") }
         return invocation
     }
 
     private func failure(_ arguments: String...) -> String? {
         do {
-            guard case .run(let invocation) = try Parser.parse(arguments, commands: commands) else { return nil }
+            guard case .run(let invocation) = try Parser.parse(arguments) else { return nil }
             _ = try linkSettings(invocation)
             return nil
         } catch {
