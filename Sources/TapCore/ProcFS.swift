@@ -16,7 +16,22 @@ enum ProcFS {
 
     /// The names in a directory, without "." and "..".
     static func entries(_ path: String) -> [String] {
-        guard let directory = opendir(path) else { return [] }
+        entries(of: opendir(path))
+    }
+
+    /// The names in the directory open as `fd`, which stays open.
+    static func entries(descriptor fd: CInt) -> [String] {
+        let copy = dup(fd)
+        guard copy >= 0 else { return [] }
+        guard let directory = fdopendir(copy) else {
+            close(copy)
+            return []
+        }
+        return entries(of: directory)
+    }
+
+    private static func entries(of directory: OpaquePointer?) -> [String] {
+        guard let directory else { return [] }
         defer { closedir(directory) }
         var names: [String] = []
         while let entry = readdir(directory) {
@@ -35,28 +50,44 @@ enum ProcFS {
 /// only the caller's own processes are visible. tapctl itself is left out: the
 /// descriptors it holds are temporary or inherited from a process that is listed.
 public enum Holders {
-    public static func scan() -> [String: [Holder]] {
+    /// Every holder of every device. `expected`, when known, is how many queues
+    /// the devices have in all: the scan stops once it has found them.
+    public static func scan(expecting expected: Int? = nil) -> [String: [Holder]] {
         let ownNamespace = ProcFS.link("/proc/self/ns/net")
         let ownPID = getpid()
         var result: [String: [Holder]] = [:]
+        var found = 0
+        // Reused for every descriptor: the scan reads one link per descriptor on
+        // the host, tens of thousands on a busy one.
+        var target = [CChar](repeating: 0, count: tunPath.count + 1)
         for entry in ProcFS.entries("/proc") {
+            if let expected, found >= expected { break }
             guard let pid = Int32(entry), pid != ownPID else { continue }
             let base = "/proc/\(entry)"
             if let namespace = ProcFS.link(base + "/ns/net"), namespace != ownNamespace { continue }
+            let directory = open(base + "/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard directory >= 0 else { continue }
+            defer { close(directory) }
             var command: String?
-            for fdName in ProcFS.entries(base + "/fd") {
-                guard let fd = Int32(fdName), ProcFS.link("\(base)/fd/\(fdName)") == "/dev/net/tun",
-                      let info = ProcFS.read("\(base)/fdinfo/\(fdName)"),
+            for fdName in ProcFS.entries(descriptor: directory) {
+                // Only "/dev/net/tun" matters: a link read into a buffer one byte
+                // longer, compared as bytes, without a String for every descriptor.
+                let count = readlinkat(directory, fdName, &target, target.count)
+                guard count == tunPath.count, target.prefix(count).elementsEqual(tunPath, by: { UInt8(bitPattern: $0) == $1 }),
+                      let fd = Int32(fdName), let info = ProcFS.read("\(base)/fdinfo/\(fdName)"),
                       let device = interfaceName(fromFdinfo: info)
                 else { continue }
                 if command == nil {
                     command = ProcFS.read(base + "/comm").map { String($0.prefix { $0 != "\n" }) } ?? "?"
                 }
                 result[device, default: []].append(Holder(pid: pid, command: command ?? "?", fd: fd))
+                found += 1
             }
         }
         return result
     }
+
+    private static let tunPath = Array("/dev/net/tun".utf8)
 
     /// The device name on fdinfo's "iff:\t" line; nil for a descriptor attached to nothing.
     static func interfaceName(fromFdinfo text: String) -> String? {

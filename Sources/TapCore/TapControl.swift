@@ -31,8 +31,10 @@ public struct TapControl: Sendable {
     public func list() throws(TapError) -> [Device] {
         var socket = try RouteSocket(system: system)
         let links = try socket.tunLinks()
-        // /proc is the slow part of a listing: read it only when some device can have a holder.
-        let holders = links.contains(where: \.mayBeHeld) ? Holders.scan() : [:]
+        // /proc is the slow part of a listing: read it only when some device can
+        // have a holder, and only until every queue the kernel counts is found.
+        let expected = links.reduce(Optional(0)) { total, link in total.flatMap { total in link.heldQueues.map { total + $0 } } }
+        let holders = links.contains(where: \.mayBeHeld) ? Holders.scan(expecting: expected) : [:]
         return links.sorted { $0.name < $1.name }.map { Device(link: $0, holders: holders[$0.name] ?? []) }
     }
 

@@ -25,6 +25,14 @@ public struct TunLink: Equatable, Sendable {
     /// `list` its /proc scan, the slow part of a listing on a busy host.
     var mayBeHeld: Bool { multiQueue ? queues + disabledQueues > 0 : carrier || !persistent }
 
+    /// The queues a process holds, as far as the kernel says: nil for a
+    /// single-queue device that is not persistent with its carrier off (its
+    /// holder turned the carrier off).
+    var heldQueues: Int? {
+        if multiQueue { return Int(queues + disabledQueues) }
+        return carrier ? 1 : persistent ? 0 : nil
+    }
+
     /// No owner and no group: any user who can open /dev/net/tun may attach.
     public var anyUserCanAttach: Bool { owner == nil && group == nil }
 
