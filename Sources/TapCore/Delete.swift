@@ -1,8 +1,8 @@
 import Glibc
 import CTapShim
 
-/// Which devices `delete` removes.
-public enum DeleteSelection: Equatable, Sendable {
+/// Which devices `delete` removes, or `dump` prints.
+public enum DeviceSelection: Equatable, Sendable {
     case names([InterfaceName])
     /// Every tun/tap device in the namespace.
     case all
@@ -27,7 +27,7 @@ extension TapControl {
     /// queue of its own: attach with its flags, clear persist, close, which its
     /// owner may do. Privileged-helper mode always takes that path, so the
     /// kernel's owner check decides, and names each device. Returns the names removed.
-    public func delete(_ selection: DeleteSelection, missingOK: Bool = false) throws(TapError) -> [String] {
+    public func delete(_ selection: DeviceSelection, missingOK: Bool = false) throws(TapError) -> [String] {
         if policy != nil, !selection.namesEach {
             throw .accessDenied(nil, "in privileged-helper mode, name the devices to delete")
         }
@@ -51,7 +51,7 @@ extension TapControl {
         return targets.map(\.name)
     }
 
-    private func select(_ selection: DeleteSelection, from links: [Link], missingOK: Bool) throws(TapError) -> [Link] {
+    func select(_ selection: DeviceSelection, from links: [Link], missingOK: Bool) throws(TapError) -> [Link] {
         switch selection {
         case .all:
             return links.filter { $0.tun != nil }

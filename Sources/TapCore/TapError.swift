@@ -74,6 +74,9 @@ public enum TapError: Error, Equatable, Sendable {
     case accessListInsecure(String, String)
     /// Refused by privileged-helper mode's rules: the device, if one is named, and why.
     case accessDenied(String?, String)
+    /// `apply`: what differs cannot change in place (the mode, say), or not
+    /// while the device is in use.
+    case cannotChangeInPlace(String, differences: [String], inUse: Bool = false)
     /// The device behind a name is not the one that was read (deleted and
     /// made again, or renamed, meanwhile): nothing was changed.
     case identityChanged(String)
@@ -111,6 +114,7 @@ public enum TapError: Error, Equatable, Sendable {
         case .tunUnavailable(let errno): return errno == .EACCES || errno == .EPERM ? .permission : .failure
         case .notFound, .notTunTap, .noMatch: return .notFound
         case .alreadyExists, .existsDifferently: return .exists
+        case .cannotChangeInPlace(_, _, let inUse): return inUse ? .busy : .exists
         case .inUse, .intruder: return .busy
         case .identityChanged, .unmappedID, .capabilities, .offloadsRefused,
              .queueRefused, .notMultiQueue, .tooManyQueues, .vhostUnavailable, .descriptorTaken, .socketPath, .notASocket, .notASocketFile, .socketMissing,
@@ -200,6 +204,9 @@ public enum TapError: Error, Equatable, Sendable {
             return "\(path) \(why); privileged-helper mode trusts only a file that root alone can change"
         case .accessDenied(_, let why):
             return why
+        case .cannotChangeInPlace(_, let differences, let inUse):
+            return (inUse ? "in use, and changing it would disturb its holder: " : "differs where it cannot change in place: ")
+                + differences.joined(separator: ", ")
         case .identityChanged(let name):
             return "\(name) changed (it was removed, renamed or made again) while tapctl was opening it; nothing was changed"
         case .invalidSetting(let problem):

@@ -32,7 +32,9 @@ func runBatch(path: String, options: Parser.GlobalOptions) -> Int32 {
         } catch {
             let number = offset + 1
             // Under --json the failure is one object on standard output, with its line, and nothing else.
-            if case .object(let members) = error.json, options.json {
+            if case .reported = error {
+                // The command printed its own lines.
+            } else if case .object(let members) = error.json, options.json {
                 emit(.object([("line", .int(Int64(number)))] + members))
             } else {
                 write("tapctl: line \(number): " + error.line.dropFirst("tapctl: ".count) + "\n", to: STDERR_FILENO)

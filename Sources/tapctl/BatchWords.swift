@@ -15,6 +15,16 @@ enum BatchWords {
         }
     }
 
+    /// `word` as `split` reads it back: as it is when it holds only characters
+    /// no shell treats specially, else in single quotes ('\'' for a quote).
+    static func quote(_ word: String) -> String {
+        let plain = !word.isEmpty && word.utf8.allSatisfy { byte in
+            (0x30...0x39).contains(byte) || (0x41...0x5a).contains(byte) || (0x61...0x7a).contains(byte)
+                || Array("%+,-./:=@_".utf8).contains(byte)
+        }
+        return plain ? word : "'" + word.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+    }
+
     /// The words, or an empty array for a blank or comment line. Works on the
     /// UTF-8 bytes (every special character is ASCII, so a multi-byte
     /// character never matches one): splitting by Character was most of a

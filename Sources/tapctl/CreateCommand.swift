@@ -35,6 +35,21 @@ let createCommand = CommandSpec(
 
 private func runCreate(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
+    let request = try createRequest(invocation)
+    let control = try invocation.control()
+    let result = try attempt(command, request.name.value) { () throws(TapError) in try control.create(request) }
+    try invocation.dropPrivileges()
+    if invocation.json {
+        emit(.object([("name", .string(result.name)), ("created", .bool(result.created))]))
+    } else {
+        emit(result.name)
+    }
+}
+
+/// The device a `create` command line describes: what `create` makes, and
+/// what a line of `apply`'s file declares.
+func createRequest(_ invocation: Invocation) throws(Failure) -> CreateRequest {
+    let command = invocation.command.name
     var request = CreateRequest(name: try interfaceName(invocation.operands[0], command: command, allowTemplate: true))
     request.mode = invocation.has("tun") ? .tun : .tap
     request.multiQueue = invocation.has("multiqueue")
@@ -50,12 +65,5 @@ private func runCreate(_ invocation: Invocation) throws(Failure) {
     if let group = invocation.values["group"] {
         request.group = try attempt(command, nil) { () throws(TapError) in try Accounts.groupID(group) }
     }
-    let control = try invocation.control()
-    let result = try attempt(command, request.name.value) { () throws(TapError) in try control.create(request) }
-    try invocation.dropPrivileges()
-    if invocation.json {
-        emit(.object([("name", .string(result.name)), ("created", .bool(result.created))]))
-    } else {
-        emit(result.name)
-    }
+    return request
 }

@@ -24,12 +24,12 @@ let deleteCommand = CommandSpec(
 
 private func runDelete(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
-    let selection: DeleteSelection
+    let selection: DeviceSelection
     if invocation.has("all") || invocation.values["match"] != nil {
         if let operand = invocation.operands.first {
             throw .usage(command: command, message: "unexpected argument '\(operand)' with --all or --match")
         }
-        selection = invocation.values["match"].map(DeleteSelection.matching) ?? .all
+        selection = invocation.values["match"].map(DeviceSelection.matching) ?? .all
     } else {
         guard !invocation.operands.isEmpty else { throw .usage(command: command, message: "missing NAME, --all or --match") }
         var names: [InterfaceName] = []

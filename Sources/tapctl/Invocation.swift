@@ -27,17 +27,22 @@ enum Failure: Error, Equatable {
     case usage(command: String?, subject: String? = nil, message: String, syntax: Bool = true)
     /// The operation failed on `subject` (a device or descriptor).
     case operation(command: String, subject: String?, message: String, status: ExitStatus)
+    /// The command printed what went wrong itself (apply, a line a device):
+    /// only the status is left.
+    case reported(ExitStatus)
 
     var command: String? {
         switch self {
         case .usage(let command, _, _, _): return command
         case .operation(let command, _, _, _): return command
+        case .reported: return nil
         }
     }
 
     var subject: String? {
         switch self {
         case .usage(_, let subject, _, _), .operation(_, let subject, _, _): return subject
+        case .reported: return nil
         }
     }
 
@@ -50,6 +55,8 @@ enum Failure: Error, Equatable {
             return message + (syntax ? " (see '\(help)')" : "")
         case .operation(_, _, let message, _):
             return message
+        case .reported:
+            return ""
         }
     }
 
@@ -69,7 +76,7 @@ enum Failure: Error, Equatable {
     var status: ExitStatus {
         switch self {
         case .usage: return .usage
-        case .operation(_, _, _, let status): return status
+        case .operation(_, _, _, let status), .reported(let status): return status
         }
     }
 
@@ -116,6 +123,8 @@ enum ExitStatus: Int32 {
     case notFound = 4
     case exists = 5
     case busy = 6
+    /// apply --check: the namespace differs from the file.
+    case changesNeeded = 7
     /// exec: COMMAND was found but could not be run (as env(1) and the shells say).
     case notExecutable = 126
     /// exec: COMMAND was not found.

@@ -93,6 +93,8 @@ extension Failure {
             return "--fd-start can move the range past it"
         case .cannotBecome:
             return "run it as root, or leave out --user and --group"
+        case .cannotChangeInPlace(_, _, false):
+            return "--replace deletes it and makes it again, when it is idle"
         default:
             return nil
         }
@@ -112,7 +114,8 @@ extension TapError {
     var subject: String? {
         switch self {
         case .alreadyExists(let name), .existsDifferently(let name, _), .notFound(let name), .intruder(let name, _),
-             .notTunTap(let name, _), .inUse(let name, _), .notPermitted(let name, _, _), .identityChanged(let name):
+             .notTunTap(let name, _), .inUse(let name, _), .notPermitted(let name, _, _), .identityChanged(let name),
+             .cannotChangeInPlace(let name, _, _):
             return name
         case .needsNetAdmin(let name):
             return name.contains("%") ? nil : name  // a template names no device yet

@@ -9,6 +9,7 @@ let commandTable: [(name: String, spec: @Sendable () -> CommandSpec)] = [
     ("set", { setCommand }), ("ifname", { ifnameCommand }), ("probe", { probeCommand }), ("offload", { offloadCommand }),
     ("vnet-hdr-size", { vnetHdrSizeCommand }), ("sndbuf", { sndbufCommand }), ("queue", { queueCommand }),
     ("exec", { execCommand }), ("send", { sendCommand }), ("bridge-helper", { bridgeHelperCommand }),
+    ("apply", { applyCommand }), ("dump", { dumpCommand }), ("completion", { completionCommand }),
 ]
 
 /// Every command, for help and the tests.
@@ -46,6 +47,7 @@ func tapctl(_ arguments: [String]) -> Int32 {
 /// A failure goes to standard error as one line; under --json it is one
 /// object on standard output instead, where the program reading the results is.
 func report(_ failure: Failure, json: Bool) {
+    if case .reported = failure { return }
     if json {
         emit(failure.json)
     } else {

@@ -1,0 +1,265 @@
+import Glibc
+import CTapShim
+
+/// What `apply` did, or with `check` would do, to one device.
+public struct AppliedDevice: Equatable, Sendable {
+    public enum Action: String, Sendable {
+        case created, changed, unchanged, replaced, deleted, error
+    }
+
+    public var name: String
+    public var action: Action
+    /// What differed, each as "what before -> after" ("mtu 1500 -> 9000").
+    public var changes: [String] = []
+    public var error: TapError?
+}
+
+/// How `apply` may converge the namespace.
+public struct ApplyOptions: Sendable {
+    /// Change nothing; say what would change.
+    public var check = false
+    /// Delete and make again an idle device whose mode, multiqueue flag, or
+    /// owner or group to remove differ (which no call changes in place).
+    public var replace = false
+    /// Delete the idle tun/tap devices matching this shell pattern that are
+    /// not declared.
+    public var prune: String?
+
+    public init() {}
+}
+
+extension TapControl {
+    /// Converges this namespace's tun/tap devices to `declared`, each a device
+    /// as `create` would make it. Every declaration is checked before the first
+    /// change. Then each device is made if missing; changed in place where
+    /// that disturbs no holder (link settings over rtnetlink; vnet_hdr, pi,
+    /// owner and group through a queue of an idle device); made again under
+    /// `replace` when what differs cannot change in place; or reported. A
+    /// device whose change fails is put back as it was: each device ends as
+    /// it was or as declared, never between. Devices not declared are left
+    /// alone, but for idle ones that `prune` matches.
+    public func apply(_ declared: [CreateRequest], options: ApplyOptions) throws(TapError) -> [AppliedDevice] {
+        var names: Set<String> = []
+        for request in declared {
+            guard !request.name.isTemplate else {
+                throw .invalidSetting("\(request.name.value) is a template; a declared device needs its own name")
+            }
+            guard names.insert(request.name.value).inserted else {
+                throw .invalidSetting("\(request.name.value) is declared twice")
+            }
+            if !request.link.isEmpty { _ = try validate(request.link, device: nil, mode: request.mode) }
+        }
+        if policy != nil, options.prune != nil {
+            throw .accessDenied(nil, "in privileged-helper mode apply does not delete devices: --prune is refused")
+        }
+        var socket = try RouteSocket(system: system)
+        let links = try socket.links()
+        let byName = Dictionary(links.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var results = declared.map { request in
+            converge(request, current: byName[request.name.value], links: links, options: options)
+        }
+        if let pattern = options.prune {
+            for link in links where link.tun != nil && !names.contains(link.name) && fnmatch(pattern, link.name, 0) == 0 {
+                results.append(prune(link, check: options.check))
+            }
+        }
+        return results
+    }
+
+    private func converge(_ request: CreateRequest, current: Link?, links: [Link], options: ApplyOptions) -> AppliedDevice {
+        let name = request.name.value
+        var result = AppliedDevice(name: name, action: .error)
+        do throws(TapError) {
+            try policy?.device(name)
+            guard let current else {
+                result.action = .created
+                if !options.check { _ = try create(request) }
+                return result
+            }
+            guard let tun = current.tun else { throw .notTunTap(name, kind: current.kind) }
+            let difference = try differences(request, current: current, tun: tun, links: links)
+            result.changes = difference.hard + difference.inPlace
+            if !difference.hard.isEmpty {
+                guard options.replace else { throw .cannotChangeInPlace(name, differences: difference.hard) }
+                if tun.mayBeHeld { throw .inUse(name, holders: Holders.scan()[name] ?? []) }
+                result.action = .replaced
+                if !options.check {
+                    _ = try delete(.names([request.name]))
+                    _ = try create(request)
+                }
+                return result
+            }
+            guard !difference.inPlace.isEmpty else {
+                result.action = .unchanged
+                return result
+            }
+            result.action = .changed
+            if !options.check { try change(request, current: current, tun: tun, difference: difference) }
+        } catch {
+            result.action = .error
+            result.error = error
+        }
+        return result
+    }
+
+    /// What differs between a declaration and the device.
+    private struct Difference {
+        /// What no call changes in place: only --replace converges it.
+        var hard: [String] = []
+        /// Changed through a queue of the device, which must be idle.
+        var tun: [String] = []
+        /// The link settings that differ, changed over rtnetlink.
+        var link = LinkSettings()
+        var inPlace: [String] = []
+        var owner: uid_t?
+        var group: gid_t?
+    }
+
+    private func differences(_ request: CreateRequest, current: Link, tun: TunLink, links: [Link]) throws(TapError) -> Difference {
+        var difference = Difference()
+        func id(_ value: UInt32?) -> String { value.map(String.init) ?? "none" }
+        if tun.mode != request.mode { difference.hard.append("mode \(tun.mode.rawValue) -> \(request.mode.rawValue)") }
+        if tun.multiQueue != request.multiQueue {
+            difference.hard.append("multi_queue \(tun.multiQueue ? "on" : "off") -> \(request.multiQueue ? "on" : "off")")
+        }
+        let owner: uid_t? = switch request.owner {
+        case .caller: geteuid()
+        case .none: nil
+        case .user(let uid): uid
+        }
+        // The kernel cannot unset an owner or group (-1 is EINVAL).
+        if owner != tun.owner {
+            let change = "owner \(id(tun.owner)) -> \(id(owner))"
+            if owner == nil { difference.hard.append(change) } else { difference.tun.append(change) }
+            difference.owner = owner
+        }
+        if request.group != tun.group {
+            let change = "group \(id(tun.group)) -> \(id(request.group))"
+            if request.group == nil { difference.hard.append(change) } else { difference.tun.append(change) }
+            difference.group = request.group
+        }
+        if tun.vnetHeader != request.vnetHeader {
+            difference.tun.append("vnet_hdr \(tun.vnetHeader ? "on" : "off") -> \(request.vnetHeader ? "on" : "off")")
+        }
+        if tun.packetInfo != request.packetInfo {
+            difference.tun.append("pi \(tun.packetInfo ? "on" : "off") -> \(request.packetInfo ? "on" : "off")")
+        }
+        let declared = request.link
+        var link: [String] = []
+        if let mtu = declared.mtu, mtu != current.mtu {
+            difference.link.mtu = mtu
+            link.append("mtu \(id(current.mtu)) -> \(mtu)")
+        }
+        if let mac = declared.mac, mac.bytes != current.address {
+            difference.link.mac = mac
+            link.append("mac \(current.address.map { MACAddress(bytes: $0).description } ?? "none") -> \(mac)")
+        }
+        if let length = declared.txQueueLength, length != current.txQueueLength {
+            difference.link.txQueueLength = length
+            link.append("txqueuelen \(id(current.txQueueLength)) -> \(length)")
+        }
+        if case .attach(let bridge)? = declared.bridge, current.master != links.first(where: { $0.name == bridge })?.index {
+            difference.link.bridge = .attach(bridge)
+            let master = current.master.flatMap { index in links.first { $0.index == index }?.name } ?? "none"
+            link.append("bridge \(master) -> \(bridge)")
+        }
+        if let up = declared.up, up != (current.flags & UInt32(IFF_UP) != 0) {
+            difference.link.up = up
+            link.append(up ? "down -> up" : "up -> down")
+        }
+        difference.inPlace = difference.tun + link
+        return difference
+    }
+
+    /// Changes a device in place, and on a failure puts back what was changed.
+    private func change(_ request: CreateRequest, current: Link, tun: TunLink, difference: Difference) throws(TapError) {
+        if !difference.tun.isEmpty {
+            if tun.mayBeHeld {
+                throw .cannotChangeInPlace(request.name.value, differences: difference.tun, inUse: true)
+            }
+            try setTunAttributes(of: tun, vnetHeader: request.vnetHeader, packetInfo: request.packetInfo,
+                                 owner: difference.owner, group: difference.group)
+        }
+        guard !difference.link.isEmpty else { return }
+        do {
+            _ = try apply(difference.link, to: current)
+        } catch {
+            var previous = LinkSettings()
+            if difference.link.mtu != nil { previous.mtu = current.mtu }
+            if difference.link.mac != nil { previous.mac = current.address.map(MACAddress.init(bytes:)) }
+            if difference.link.txQueueLength != nil { previous.txQueueLength = current.txQueueLength }
+            if difference.link.up != nil { previous.up = current.flags & UInt32(IFF_UP) != 0 }
+            if difference.link.bridge != nil {
+                var socket = try RouteSocket(system: system)
+                previous.bridge = try current.master.flatMap { (index) throws(TapError) in try socket.link(index: index) }
+                    .map { .attach($0.name) } ?? .detach
+            }
+            _ = try? apply(previous, to: current)
+            if !difference.tun.isEmpty {
+                try? setTunAttributes(of: tun, vnetHeader: tun.vnetHeader, packetInfo: tun.packetInfo, owner: tun.owner,
+                                      group: tun.group)
+            }
+            throw error
+        }
+    }
+
+    /// vnet_hdr and pi, which attaching with other flags rewrites, and owner
+    /// and group, through a queue of the idle device, closed again.
+    private func setTunAttributes(of tun: TunLink, vnetHeader: Bool, packetInfo: Bool, owner: uid_t?, group: gid_t?)
+        throws(TapError) {
+        var wanted = tun
+        wanted.vnetHeader = vnetHeader
+        wanted.packetInfo = packetInfo
+        let device = try attach(wanted)
+        do throws(Errno) {
+            if let owner, owner != tun.owner { try device.queue.descriptor.setOwner(owner) }
+            if let group, group != tun.group { try device.queue.descriptor.setGroup(group) }
+        } catch {
+            throw error == .EINVAL ? .unmappedID("uid \(owner ?? 0) or gid \(group ?? 0)") : .system("TUNSETOWNER", error)
+        }
+    }
+
+    private func prune(_ link: Link, check: Bool) -> AppliedDevice {
+        var result = AppliedDevice(name: link.name, action: .deleted)
+        do throws(TapError) {
+            if link.tun?.mayBeHeld == true { throw .inUse(link.name, holders: Holders.scan()[link.name] ?? []) }
+            guard let name = try? InterfaceName(link.name, allowTemplate: false) else { throw .notTunTap(link.name, kind: link.kind) }
+            if !check { _ = try delete(.names([name])) }
+        } catch {
+            result.action = .error
+            result.error = error
+        }
+        return result
+    }
+}
+
+extension TapControl {
+    /// The devices as declarations `apply` converges them to, so that a fresh
+    /// dump applied changes nothing: every flag `create` takes, the owner and
+    /// group (none as none), and the link settings (up only when up; bridge
+    /// when a bridge's port). In privileged-helper mode, only the devices the
+    /// access list allows the caller.
+    public func dump(_ selection: DeviceSelection) throws(TapError) -> [CreateRequest] {
+        var socket = try RouteSocket(system: system)
+        let links = try socket.links()
+        return try select(selection, from: links, missingOK: false).compactMap { link in
+            guard let tun = link.tun, let name = try? InterfaceName(link.name, allowTemplate: false) else { return nil }
+            if let policy, !policy.rules.allows(.device, link.name, user: policy.uid, groups: policy.groups) { return nil }
+            var request = CreateRequest(name: name)
+            request.mode = tun.mode
+            request.multiQueue = tun.multiQueue
+            request.vnetHeader = tun.vnetHeader
+            request.packetInfo = tun.packetInfo
+            request.owner = tun.owner.map { .user($0) } ?? .none
+            request.group = tun.group
+            request.link.mtu = link.mtu
+            request.link.mac = tun.mode == .tap ? link.address.map(MACAddress.init(bytes:)) : nil
+            request.link.txQueueLength = link.txQueueLength
+            request.link.up = link.flags & UInt32(IFF_UP) != 0 ? true : nil
+            if let master = link.master, let bridge = links.first(where: { $0.index == master }), bridge.kind == "bridge" {
+                request.link.bridge = .attach(bridge.name)
+            }
+            return request
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import Glibc
+import TapCore
+
+let applyCommand = CommandSpec(
+    name: "apply",
+    operands: "FILE|-",
+    operandCount: 1...1,
+    summary: "make this namespace's tun/tap devices what FILE declares",
+    details: """
+        FILE (- for standard input) holds create lines, in the words, quotes
+        and comments of --batch: one device each, with a name, not a template.
+        Every line is checked first (names, users, groups, bridges); nothing
+        changes if one is wrong. Then a missing device is made; an existing one
+        is changed in place where that disturbs no holder (MTU, address, queue
+        length, bridge and up over rtnetlink; vnet_hdr, pi, owner and group
+        through a queue of an idle device); what cannot change in place (the
+        mode, the multiqueue flag, an owner or group to remove) is an error,
+        unless --replace makes an idle device again. A change that fails is
+        undone: a device ends as it was or as declared. Settings a line does
+        not name are left as they are. Devices not in FILE are left alone,
+        but for idle ones --prune GLOB matches, which are deleted. Prints one
+        line a device: created, changed (with what), unchanged, replaced,
+        deleted, or the error. --check changes nothing and exits 7 when
+        something would change. tapctl dump prints a FILE that apply accepts.
+        """,
+    options: [
+        OptionSpec("check", "change nothing; say what would change, and exit 7 if anything would"),
+        OptionSpec("replace", "delete and make again an idle device that cannot change in place"),
+        OptionSpec("prune", value: "GLOB", "delete the idle tun/tap devices matching GLOB that FILE does not declare"),
+    ] + commonOptions,
+    exclusive: [],
+    run: runApply
+)
+
+/// The declarations of an apply file, each line checked as `create` checks it.
+func declarations(_ text: String, command: String) throws(Failure) -> [CreateRequest] {
+    var declared: [CreateRequest] = []
+    for (offset, line) in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+        func failure(_ message: String) -> Failure { .usage(command: nil, message: message, syntax: false) }
+        do {
+            let words = try BatchWords.split(Substring(line))
+            guard let first = words.first else { continue }
+            guard first == "create" else { throw failure("'\(first)' is not create: a line declares one device") }
+            guard case .run(let invocation) = try Parser.parse(words, inBatch: true) else {
+                throw failure("a line declares one device")
+            }
+            if invocation.has("exist-ok") { throw failure("--exist-ok has no place here: apply converges an existing device") }
+            let request: CreateRequest
+            do {
+                request = try createRequest(invocation)
+            } catch {
+                throw error.naming(invocation.subject)
+            }
+            if request.name.isTemplate { throw failure("\(request.name.value) is a template; a declared device needs its own name") }
+            declared.append(request)
+        } catch let problem as BatchWords.Problem {
+            throw failure(problem.description)
+        } catch let error as Failure {
+            throw error.onLine(offset + 1)
+        } catch {
+            throw failure("\(error)")
+        }
+    }
+    return declared
+}
+
+extension Failure {
+    /// The same failure, about line `number` of apply's file: "line 3: create tap0: ...".
+    func onLine(_ number: Int) -> Failure {
+        let about = [command, subject].compactMap { $0 }.joined(separator: " ")
+        let message = "line \(number): " + (about.isEmpty ? "" : about + ": ") + self.message
+        return self.status == .usage ? .usage(command: "apply", message: message, syntax: false)
+            : .operation(command: "apply", subject: nil, message: message, status: self.status)
+    }
+}
+
+private func runApply(_ invocation: Invocation) throws(Failure) {
+    let command = invocation.command.name
+    let path = invocation.operands[0]
+    let text: String
+    do {
+        text = try path == "-" ? TextFile.read(descriptor: STDIN_FILENO) : TextFile.read(path)
+    } catch {
+        throw .operation(command: command, subject: nil, message: "cannot read \(path): \(error)", status: .failure)
+    }
+    let declared = try declarations(text, command: command)
+    var options = ApplyOptions()
+    options.check = invocation.has("check")
+    options.replace = invocation.has("replace")
+    options.prune = invocation.values["prune"]
+    let control = try invocation.control()
+    let results = try attempt(command, nil) { () throws(TapError) in try control.apply(declared, options: options) }
+    try invocation.dropPrivileges()
+    var status = ExitStatus.success
+    for result in results {
+        let failure = result.error.map { Failure($0, command: command, subject: result.name) }
+        if let failure, status == .success || status == .changesNeeded { status = failure.status }
+        if options.check, failure == nil, result.action != .unchanged, status == .success { status = .changesNeeded }
+        if invocation.json {
+            emit(.object([("name", .string(result.name)), ("action", .string(result.action.rawValue)),
+                          ("changes", .array(result.changes.map { .string($0) })), ("error", .optional(failure?.message)),
+                          ("status", .int(Int64(failure?.status.rawValue ?? 0)))]))
+        } else if let failure {
+            write(failure.line + "\n", to: STDERR_FILENO)
+        } else {
+            let verb = options.check ? ["created": "would create", "changed": "would change", "replaced": "would replace",
+                                        "deleted": "would delete"][result.action.rawValue] : nil
+            emit((verb ?? result.action.rawValue) + " " + result.name
+                 + (result.changes.isEmpty || result.action == .created ? "" : ": " + result.changes.joined(separator: ", ")))
+        }
+    }
+    guard status == .success else { throw .reported(status) }
+}
