@@ -5,11 +5,15 @@
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
+# systemd reads units from /usr/local/lib/systemd/system as well as /lib's.
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+DOCDIR ?= $(PREFIX)/share/doc/tapctl
 SWIFT ?= swift
 BIN := .build/release/tapctl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps demo-deps check-deps install-missing check fuzz demo bench install clean
+.PHONY: all build deps demo-deps check-deps install-missing check fuzz demo bench install uninstall deb clean
 
 all: build
 
@@ -78,9 +82,28 @@ bench: build
 		$$(command -v perf >/dev/null || echo linux-perf) $$(command -v valgrind >/dev/null || echo valgrind)"
 	$(SUDO) scripts/in-netns env TAPCTL="$(CURDIR)/$(BIN)" scripts/bench
 
+# The binary, the man page, bash completion, the boot unit (not enabled) and
+# the example configuration files; /etc is left to the administrator.
 install: build
 	install -D -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/tapctl
 	install -D -m 644 man/tapctl.8 $(DESTDIR)$(MANDIR)/man8/tapctl.8
+	install -d -m 755 $(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(UNITDIR)
+	$(BIN) completion bash > $(DESTDIR)$(COMPLETIONDIR)/tapctl
+	sed 's|@SBINDIR@|$(SBINDIR)|' dist/tapctl-apply.service.in > $(DESTDIR)$(UNITDIR)/tapctl-apply.service
+	install -D -m 644 dist/taps.conf $(DESTDIR)$(DOCDIR)/examples/taps.conf
+	install -D -m 644 dist/acl $(DESTDIR)$(DOCDIR)/examples/acl
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/tapctl $(DESTDIR)$(MANDIR)/man8/tapctl.8 $(DESTDIR)$(COMPLETIONDIR)/tapctl \
+		$(DESTDIR)$(UNITDIR)/tapctl-apply.service $(DESTDIR)$(DOCDIR)/examples/taps.conf $(DESTDIR)$(DOCDIR)/examples/acl
+	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
+
+# A Debian package, tapctl_VERSION_amd64.deb, at the top of the tree
+# (dpkg-deb; dpkg-shlibdeps computes Depends from the binary).
+deb: build
+	@$(MAKE) --no-print-directory install-missing PACKAGES="$$(command -v dpkg-shlibdeps >/dev/null || echo dpkg-dev) \
+		$$(command -v fakeroot >/dev/null || echo fakeroot)"
+	scripts/make-deb
 
 clean:
 	rm -rf .build

@@ -47,7 +47,11 @@ extension TapControl {
             guard names.insert(request.name.value).inserted else {
                 throw .invalidSetting("\(request.name.value) is declared twice")
             }
-            if !request.link.isEmpty { _ = try validate(request.link, device: nil, mode: request.mode) }
+            do {
+                if !request.link.isEmpty { _ = try validate(request.link, device: nil, mode: request.mode) }
+            } catch .invalidSetting(let problem) {
+                throw .invalidSetting("\(request.name.value): \(problem)")
+            }
         }
         if policy != nil, options.prune != nil {
             throw .accessDenied(nil, "in privileged-helper mode apply does not delete devices: --prune is refused")

@@ -54,11 +54,11 @@ func declarations(_ text: String, command: String) throws(Failure) -> [CreateReq
             if request.name.isTemplate { throw failure("\(request.name.value) is a template; a declared device needs its own name") }
             declared.append(request)
         } catch let problem as BatchWords.Problem {
-            throw failure(problem.description)
+            throw failure(problem.description).onLine(offset + 1)
         } catch let error as Failure {
             throw error.onLine(offset + 1)
         } catch {
-            throw failure("\(error)")
+            throw failure("\(error)").onLine(offset + 1)
         }
     }
     return declared

@@ -244,6 +244,24 @@ final class HelperKernelTests: KernelTestCase {
         XCTAssertEqual(run([setuidCopy, "create", "tap9"], as: .other, acl: acl).status, 0, "the limit is per user")
     }
 
+    /// apply and dump follow the access list device by device; --prune is refused.
+    func testApplyAndDumpFollowTheAccessList() throws {
+        XCTAssertEqual(tapctl("create", "tap9").status, 0, "root's, which nobody may not see in a dump")
+        let file = "\(directory)/taps.conf"
+        try "create vm-nobody-1 --up\ncreate other0\n".write(toFile: file, atomically: true, encoding: .utf8)
+        XCTAssertEqual(spawn(["chmod", "644", file]).status, 0)
+        let applied = run([setuidCopy, "apply", file])
+        XCTAssertEqual(applied.status, 3)
+        XCTAssertEqual(applied.stdout, "created vm-nobody-1\n")
+        XCTAssertEqual(applied.stderr, "tapctl: apply other0: /etc/tapctl/acl does not allow uid 65534 this device\n")
+        XCTAssertEqual(try link("vm-nobody-1")?.owner, 65534)
+        XCTAssertNil(try link("other0"))
+        XCTAssertEqual(run([setuidCopy, "dump"]).stdout.split(separator: " ").prefix(2), ["create", "vm-nobody-1"])
+        XCTAssertFalse(run([setuidCopy, "dump"]).stdout.contains("tap9"), "a device the list does not allow is not shown")
+        XCTAssertEqual(run([setuidCopy, "apply", "--prune", "vm*", file]).stderr,
+                       "tapctl: apply: in privileged-helper mode apply does not delete devices: --prune is refused\n")
+    }
+
     func testAMissingOrMalformedListAllowsNothing() throws {
         let missing = run([setuidCopy, "create", "vm-nobody-1"], acl: nil)
         XCTAssertEqual(missing.status, 3)

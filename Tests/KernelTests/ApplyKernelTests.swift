@@ -1,0 +1,145 @@
+import XCTest
+import Foundation
+import Glibc
+@testable import TapCore
+
+/// A host's taps as declared state: apply converges, dump prints it back.
+final class ApplyKernelTests: KernelTestCase {
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        for bridge in ["br0", "br1"] {
+            _ = spawn(["ip", "link", "del", bridge])
+            XCTAssertEqual(spawn(["ip", "link", "add", bridge, "type", "bridge"]).status, 0)
+        }
+    }
+
+    override func tearDownWithError() throws {
+        for bridge in ["br0", "br1"] { _ = spawn(["ip", "link", "del", bridge]) }
+        try super.tearDownWithError()
+    }
+
+    /// Runs tapctl with `text` on standard input.
+    private func withInput(_ text: String, _ arguments: [String]) throws -> Outcome {
+        let path = "/tmp/tapctl-apply-\(getpid()).conf"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { unlink(path) }
+        return spawn([Self.binary] + arguments.map { $0 == "FILE" ? path : $0 })
+    }
+
+    private let varied = """
+        # every kind: tun and tap, multiqueue, vnet-hdr, pi, owners, groups, no owner, link settings, bridge ports
+        create vm0 --multiqueue --vnet-hdr --user nobody --group 4321 --up --mtu 9000 --bridge br0 --txqueuelen 2000
+        create 'odd"1' --tun --pi --no-owner
+        create plain0
+        create port1 --vnet-hdr --group nogroup --bridge br1 --mac 02:00:00:00:00:07
+        """
+
+    func testApplyOfAFreshDumpChangesNothing() throws {
+        let made = try withInput(varied, ["apply", "FILE"])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        XCTAssertEqual(made.stdout, "created vm0\ncreated odd\"1\ncreated plain0\ncreated port1\n")
+        let dump = tapctl("dump")
+        XCTAssertEqual(dump.status, 0, dump.stderr)
+        let lines = dump.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 4)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("create vm0 --multiqueue --vnet-hdr --user nobody --group 4321 --up --mtu 9000 --mac ") })
+        XCTAssertTrue(lines.contains("create 'odd\"1' --tun --pi --no-owner --mtu 1500 --txqueuelen 500"), dump.stdout)
+        XCTAssertTrue(lines.contains { $0.contains("--bridge br1") && $0.contains("--mac 02:00:00:00:00:07") })
+        let again = try withInput(dump.stdout, ["apply", "FILE"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertEqual(Set(again.stdout.split(separator: "\n")), ["unchanged vm0", "unchanged odd\"1", "unchanged plain0", "unchanged port1"])
+        let check = try withInput(dump.stdout, ["apply", "--check", "FILE", "--json"])
+        XCTAssertEqual(check.status, 0, "nothing to change: \(check.stdout)")
+        // Every device, recreated from the dump after they are all gone, comes back the same.
+        XCTAssertEqual(tapctl("delete", "--all").status, 0)
+        XCTAssertEqual(try withInput(dump.stdout, ["apply", "FILE"]).status, 0)
+        XCTAssertEqual(tapctl("dump").stdout, dump.stdout)
+    }
+
+    func testCheckReportsDriftAndApplyConverges() throws {
+        XCTAssertEqual(try withInput(varied, ["apply", "FILE"]).status, 0)
+        XCTAssertEqual(tapctl("set", "vm0", "--mtu", "1400", "--down").status, 0)
+        XCTAssertEqual(tapctl("delete", "plain0").status, 0)
+        let check = try withInput(varied, ["apply", "--check", "FILE"])
+        XCTAssertEqual(check.status, 7, "changes are needed")
+        XCTAssertEqual(check.stdout, "would change vm0: mtu 1400 -> 9000, down -> up\nunchanged odd\"1\nwould create plain0\nunchanged port1\n")
+        XCTAssertNil(try link("plain0"), "--check changed nothing")
+        let json = try withInput(varied, ["apply", "--check", "FILE", "--json"])
+        let objects = try json.stdout.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:] }
+        XCTAssertEqual(objects.map { $0["action"] as? String }, ["changed", "unchanged", "created", "unchanged"])
+        XCTAssertEqual(objects[0]["changes"] as? [String], ["mtu 1400 -> 9000", "down -> up"])
+        let applied = try withInput(varied, ["apply", "FILE"])
+        XCTAssertEqual(applied.status, 0, applied.stderr)
+        XCTAssertEqual(try ipJSON("link", "show", "dev", "vm0").first?["mtu"] as? Int, 9000)
+        XCTAssertEqual(try withInput(varied, ["apply", "--check", "FILE"]).status, 0)
+    }
+
+    /// In place: owner, group, vnet_hdr and pi through a queue of an idle device;
+    /// what cannot change is refused, or made again under --replace when idle.
+    func testWhatChangesInPlaceAndWhatNeedsReplace() throws {
+        XCTAssertEqual(tapctl("create", "tap0", "--user", "nobody").status, 0)
+        let owner = try withInput("create tap0 --user root --group 4321 --vnet-hdr --pi", ["apply", "FILE"])
+        XCTAssertEqual(owner.status, 0, owner.stderr)
+        XCTAssertEqual(owner.stdout, "changed tap0: owner 65534 -> 0, group none -> 4321, vnet_hdr off -> on, pi off -> on\n")
+        let tun = try XCTUnwrap(try link("tap0"))
+        XCTAssertEqual([tun.owner, tun.group], [0, 4321])
+        XCTAssertTrue(tun.vnetHeader && tun.packetInfo)
+        let hard = try withInput("create tap0 --tun --multiqueue --no-owner", ["apply", "FILE"])
+        XCTAssertEqual(hard.status, 5)
+        XCTAssertEqual(hard.stderr, "tapctl: apply tap0: differs where it cannot change in place: mode tap -> tun, "
+                       + "multi_queue off -> on, owner 0 -> none, group 4321 -> none; --replace deletes it and makes it again, when it is idle\n")
+        let queue = try hold("tap0", flags: [.tap, .vnetHdr])
+        let busy = try withInput("create tap0 --tun --multiqueue --no-owner", ["apply", "--replace", "FILE"])
+        XCTAssertEqual(busy.status, 6, "never replaced while held")
+        let inPlace = try withInput("create tap0 --user nobody --group 4321 --vnet-hdr --pi", ["apply", "FILE"])
+        XCTAssertEqual(inPlace.status, 6)
+        XCTAssertEqual(inPlace.stderr, "tapctl: apply tap0: in use, and changing it would disturb its holder: owner 0 -> 65534\n")
+        XCTAssertGreaterThan(queue.descriptor.rawValue, 2)  // held until here
+        _ = consume queue
+        let replaced = try withInput("create tap0 --tun --multiqueue --no-owner", ["apply", "--replace", "FILE"])
+        XCTAssertEqual(replaced.status, 0, replaced.stderr)
+        XCTAssertTrue(replaced.stdout.hasPrefix("replaced tap0: mode tap -> tun"), replaced.stdout)
+        XCTAssertEqual(try link("tap0")?.mode, .tun)
+    }
+
+    /// A change that fails is undone: the device ends as it was.
+    func testAFailedChangeIsUndone() throws {
+        XCTAssertEqual(tapctl("create", "tap0", "--mtu", "1400").status, 0)
+        let queue = try hold("tap0")  // a held tap cannot grow its queue to 4294967295
+        let failed = try withInput("create tap0 --mtu 9000 --txqueuelen 4294967295 --up", ["apply", "FILE"])
+        XCTAssertEqual(failed.status, 1)
+        XCTAssertTrue(failed.stderr.contains("txqueuelen 4294967295: refused by the tun driver"), failed.stderr)
+        XCTAssertEqual(try ipJSON("link", "show", "dev", "tap0").first?["mtu"] as? Int, 1400, "the MTU went back")
+        XCTAssertGreaterThan(queue.descriptor.rawValue, 2)  // held until here
+    }
+
+    func testPruneDeletesOnlyIdleUndeclaredMatches() throws {
+        for name in ["vm0", "vm1", "vm2", "other0"] { XCTAssertEqual(tapctl("create", name).status, 0) }
+        let queue = try hold("vm2")
+        let pruned = try withInput("create vm0", ["apply", "--prune", "vm*", "FILE"])
+        XCTAssertEqual(pruned.status, 6, "the held one is reported")
+        XCTAssertEqual(pruned.stdout, "unchanged vm0\ndeleted vm1\n")
+        XCTAssertTrue(pruned.stderr.hasPrefix("tapctl: apply vm2: in use by pid \(getpid())"), pruned.stderr)
+        XCTAssertEqual(try tunLinks().map(\.name).sorted(), ["other0", "vm0", "vm2"])
+        XCTAssertGreaterThan(queue.descriptor.rawValue, 2)  // held until here
+    }
+
+    /// The whole file is checked before the first change.
+    func testABadLineChangesNothing() throws {
+        let cases: [(String, String)] = [
+            ("create a0\ncreate a1 --user no-such-user-tapctl", "tapctl: apply: line 2: create a1: no user named 'no-such-user-tapctl'\n"),
+            ("create a0\ncreate 'a%d'", "tapctl: apply: line 2: a%d is a template; a declared device needs its own name\n"),
+            ("create a0\ndelete a0", "tapctl: apply: line 2: 'delete' is not create: a line declares one device\n"),
+            ("create a0 --bridge nobr0", "tapctl: apply: a0: no bridge named nobr0\n"),
+            ("create a0\ncreate a0 --tun", "tapctl: apply: a0 is declared twice\n"),
+            ("create a0 --exist-ok", "tapctl: apply: line 1: --exist-ok has no place here: apply converges an existing device\n"),
+            ("create 'a0", "tapctl: apply: line 1: no closing ' quote\n"),
+        ]
+        for (text, message) in cases {
+            let outcome = try withInput(text, ["apply", "FILE"])
+            XCTAssertEqual(outcome.status, 2, text)
+            XCTAssertEqual(outcome.stderr, message, text)
+            XCTAssertEqual(try tunLinks(), [], "nothing was made: \(text)")
+        }
+    }
+}
