@@ -33,7 +33,10 @@ check-deps: deps
 	@$(MAKE) --no-print-directory install-missing PACKAGES="$$(command -v mandoc >/dev/null || echo mandoc) \
 		$$(command -v ip >/dev/null || echo iproute2) $$(command -v setpriv >/dev/null || echo util-linux) \
 		$$(command -v ethtool >/dev/null || echo ethtool) $$(command -v setcap >/dev/null || echo libcap2-bin) \
-		$$(command -v qemu-system-x86_64 >/dev/null || echo qemu-system-x86)"
+		$$(command -v qemu-system-x86_64 >/dev/null || echo qemu-system-x86) \
+		$$(test -e /usr/share/bash-completion/bash_completion || echo bash-completion) \
+		$$(command -v systemd-analyze >/dev/null || echo systemd) $$(command -v man >/dev/null || echo man-db) \
+		$$(command -v lintian >/dev/null || echo lintian) $$(command -v mmdebstrap >/dev/null || echo mmdebstrap)"
 
 install-missing:
 	@if [ -n "$$(echo $(PACKAGES))" ]; then \
@@ -55,10 +58,18 @@ build: deps
 	@if [ -n "$(STDCXX_FLAGS)" ]; then mkdir -p $(STDCXX_DIR) && echo "INPUT($(STDCXX_A))" > $(STDCXX_DIR)/libstdc++.so; fi
 	$(SWIFT) build -c release --product tapctl --static-swift-stdlib --disable-local-rpath $(STDCXX_FLAGS)
 
+# A minimal Debian root the package tests install tapctl into, never this
+# host: made once (the tests run in a namespace without network) and kept.
+DEBROOT := .build/debroot/bookworm-minbase.tar
+$(DEBROOT):
+	mkdir -p $(dir $@)
+	mmdebstrap --quiet --variant=minbase --include=man-db,libcap2 bookworm $@.tmp.tar
+	mv $@.tmp.tar $@
+
 # Unit tests run anywhere. The kernel tests drive $(BIN) against the real TUN
 # driver inside a throwaway network namespace; without root they skip, and under
 # CI (CI set) a skip is a failure.
-check: build check-deps
+check: build check-deps deb $(DEBROOT)
 	mandoc -Tlint -W warning man/tapctl.8
 	$(SWIFT) build --build-tests
 	@if [ "$$(id -u)" = 0 ]; then \

@@ -16,7 +16,7 @@ let package = Package(
             providers: [.apt(["libcap-dev"])]
         ),
         .target(name: "TapCore", dependencies: ["CTapShim", "CLibcap"]),
-        .executableTarget(name: "tapctl", dependencies: ["TapCore"]),
+        .executableTarget(name: "tapctl", dependencies: ["TapCore", "CTapShim"]),
         .testTarget(name: "TapCoreTests", dependencies: ["TapCore"]),
         .testTarget(name: "tapctlTests", dependencies: ["tapctl", "TapCore"]),
         // Run by the kernel tests under `tapctl exec`; never installed.
