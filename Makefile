@@ -19,7 +19,10 @@ all: build
 
 # Debian packages, installed only when missing: `deps` for the build,
 # `check-deps` for the tests (iproute2, setpriv, ethtool to check against,
-# mandoc to lint the man page, QEMU as a real consumer of the descriptors).
+# mandoc to lint the man page, QEMU as a real consumer of the descriptors,
+# bash-completion, systemd-analyze, man-db, lintian and mmdebstrap for what
+# `make install` and `make deb` put on a host, virt-xml-validate for the
+# libvirt recipe).
 deps:
 	@$(MAKE) --no-print-directory install-missing PACKAGES="$$(pkg-config --exists libcap 2>/dev/null || echo libcap-dev) \
 		$$(command -v pkg-config >/dev/null || echo pkgconf)"
@@ -36,7 +39,8 @@ check-deps: deps
 		$$(command -v qemu-system-x86_64 >/dev/null || echo qemu-system-x86) \
 		$$(test -e /usr/share/bash-completion/bash_completion || echo bash-completion) \
 		$$(command -v systemd-analyze >/dev/null || echo systemd) $$(command -v man >/dev/null || echo man-db) \
-		$$(command -v lintian >/dev/null || echo lintian) $$(command -v mmdebstrap >/dev/null || echo mmdebstrap)"
+		$$(command -v lintian >/dev/null || echo lintian) $$(command -v mmdebstrap >/dev/null || echo mmdebstrap) \
+		$$(command -v virt-xml-validate >/dev/null || echo libvirt-clients) $$(command -v xmllint >/dev/null || echo libxml2-utils)"
 
 install-missing:
 	@if [ -n "$$(echo $(PACKAGES))" ]; then \

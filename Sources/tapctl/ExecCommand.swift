@@ -13,7 +13,8 @@ let execCommand = CommandSpec(
         permitted, inheritable, ambient and bounding, so COMMAND cannot regain
         one even as uid 0), and execs COMMAND in its own place: same pid.
         In COMMAND's arguments {fds} becomes the queue numbers joined by ':'
-        (QEMU's fds=), {fd} the first, {vhostfds} the vhost-net numbers, and
+        (QEMU's fds=), {fdlist} the same joined by ',' (Cloud Hypervisor's
+        fd=[...]), {fd} the first, {vhostfds} the vhost-net numbers, and
         {ifname} the device name; TAPCTL_FDS, TAPCTL_VHOSTFDS and TAPCTL_IFNAME
         are set likewise. A device in use is refused: its queues belong to
         whoever holds them. If COMMAND cannot be run, a device --create made is
@@ -47,7 +48,8 @@ private func runExec(_ invocation: Invocation) throws(Failure) {
     let handoff = try openAndDrop(invocation, plan.handoff, becoming: plan.identity, placingFrom: plan.start)
     let fds = handoff.tapFDs.map(String.init).joined(separator: ":")
     let vhostFDs = handoff.vhostFDs.map(String.init).joined(separator: ":")
-    let values = ["{fds}": fds, "{fd}": String(handoff.tapFDs[0]), "{vhostfds}": vhostFDs, "{ifname}": handoff.name]
+    let values = ["{fds}": fds, "{fdlist}": handoff.tapFDs.map(String.init).joined(separator: ","), "{fd}": String(handoff.tapFDs[0]),
+                  "{vhostfds}": vhostFDs, "{ifname}": handoff.name]
     let arguments = invocation.trailing.map { substitute($0, values) }
     setenv("TAPCTL_FDS", fds, 1)
     setenv("TAPCTL_VHOSTFDS", vhostFDs, 1)

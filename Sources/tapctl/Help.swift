@@ -27,8 +27,9 @@ func mainHelp(_ commands: [CommandSpec]) -> String {
           --version                print the version and exit
 
         Exit status: 0 success, 1 failure, 2 usage error, 3 permission denied,
-        4 not found (device, descriptor, namespace), 5 already exists, 6 in use;
-        exec: 126 COMMAND cannot be run, 127 COMMAND not found.
+        4 not found (device, descriptor, namespace), 5 already exists, 6 in use,
+        7 apply --check found changes to make; exec: 126 COMMAND cannot be run,
+        127 COMMAND not found.
         See tapctl(8).
         """
 }

@@ -20,10 +20,10 @@ final class ExecKernelTests: KernelTestCase {
 
     func testTheChildGetsExactlyTheQueuesAndNoCapability() throws {
         XCTAssertEqual(tapctl("create", "tap0", "--multiqueue").status, 0)
-        let child = try report(["tap0", "--queues", "4"], extra: ["{fds}", "{fd}", "{ifname}", "a{other}b{"])
+        let child = try report(["tap0", "--queues", "4"], extra: ["{fds}", "{fd}", "{ifname}", "a{other}b{", "fd=[{fdlist}]"])
         XCTAssertEqual(child["fds"] as? [String: String],
                        ["0": "", "1": "", "2": "", "3": "tap0", "4": "tap0", "5": "tap0", "6": "tap0"])
-        XCTAssertEqual(child["args"] as? [String], ["3:4:5:6", "3", "tap0", "a{other}b{"])
+        XCTAssertEqual(child["args"] as? [String], ["3:4:5:6", "3", "tap0", "a{other}b{", "fd=[3,4,5,6]"])
         let environment = child["env"] as? [String: String] ?? [:]
         XCTAssertEqual(environment.filter { ["TAPCTL_FDS", "TAPCTL_VHOSTFDS", "TAPCTL_IFNAME"].contains($0.key) },
                        ["TAPCTL_FDS": "3:4:5:6", "TAPCTL_VHOSTFDS": "", "TAPCTL_IFNAME": "tap0"])

@@ -34,6 +34,7 @@ final class JSONKernelTests: KernelTestCase {
             (["create", "tap0", "--multiqueue"], [:]), (["list"], [:]), (["show", "tap0"], [:]), (["probe"], [:]),
             (["probe", "tap0"], [:]), (["set", "tap0", "--mtu", "1400"], [:]), (["offload", "tap0", "csum"], [:]),
             (["vnet-hdr-size", "tap0", "12"], [:]), (["show", "nosuch"], [:]), (["bridge-helper", "--fd", "5"], [5: pair[1]]),
+            (["dump"], [:]),
         ]
         var seen: Set<String> = []
         for (arguments, fds) in runs {
@@ -49,7 +50,8 @@ final class JSONKernelTests: KernelTestCase {
             seen.formUnion(keys(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8))))
         }
         let batch = spawn(["sh", "-c", "printf 'create tap0\\ncreate tap1\\ndelete tap1\\n' | \(Self.binary) --json --force --batch - ; true"])
-        for line in batch.stdout.split(separator: "\n") {
+        let apply = spawn(["sh", "-c", "printf 'create tap0 --multiqueue --mtu 1500\\ncreate tap5\\n' | \(Self.binary) --json apply - ; true"])
+        for line in (batch.stdout + apply.stdout).split(separator: "\n") {
             seen.formUnion(keys(try JSONSerialization.jsonObject(with: Data(line.utf8))))
         }
         let documented = try readmeJSONSection()

@@ -42,6 +42,18 @@ final class PackageKernelTests: KernelTestCase {
         ])
     }
 
+    /// README's libvirt recipe is a domain libvirt accepts.
+    func testTheLibvirtRecipeValidates() throws {
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let start = try XCTUnwrap(readme.range(of: "```xml\n"))
+        let end = try XCTUnwrap(readme.range(of: "```", range: start.upperBound..<readme.endIndex))
+        let path = "/tmp/tapctl-domain-\(getpid()).xml"
+        try String(readme[start.upperBound..<end.lowerBound]).write(toFile: path, atomically: true, encoding: .utf8)
+        defer { unlink(path) }
+        let validated = spawn(["virt-xml-validate", path, "domain"])
+        XCTAssertEqual(validated.status, 0, validated.stdout + validated.stderr)
+    }
+
     /// The unit `make install` writes, as systemd-analyze verify reads it
     /// (with the man page its Documentation= names where man finds it).
     func testBootUnitVerifies() throws {

@@ -75,7 +75,7 @@ final class DocumentationTests: XCTestCase {
                 XCTAssertTrue(readme.contains("--" + option.name), "README lacks --\(option.name)")
             }
         }
-        for status in Array(0...6) + [126, 127] {
+        for status in Array(0...7) + [126, 127] {
             XCTAssertTrue(man.contains(".B \(status)\n") || man.contains(".B \(status)\r"), "man page lacks exit status \(status)")
             XCTAssertTrue(readme.contains("| \(status) |"), "README lacks exit status \(status)")
         }

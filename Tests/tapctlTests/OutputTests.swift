@@ -51,7 +51,7 @@ final class OutputTests: XCTestCase {
     }
 
     func testExitStatusesAreTheDocumentedOnes() {
-        XCTAssertEqual([ExitStatus.success, .failure, .usage, .permission, .notFound, .exists, .busy].map(\.rawValue),
-                       [0, 1, 2, 3, 4, 5, 6])
+        XCTAssertEqual([ExitStatus.success, .failure, .usage, .permission, .notFound, .exists, .busy, .changesNeeded].map(\.rawValue),
+                       [0, 1, 2, 3, 4, 5, 6, 7])
     }
 }
