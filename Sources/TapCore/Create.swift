@@ -80,7 +80,7 @@ extension TapControl {
     func make(_ request: CreateRequest, persistent: Bool) throws(TapError) -> OpenDevice {
         try policy?.checkOwnership(request)
         if !request.name.isTemplate { try policy?.device(request.name.value) }
-        let queue = try TunQueue(system: system)
+        let queue = try TapQueue(system: system)
         let tun = queue.descriptor
         // CAP_NET_ADMIN for creating only: with IFF_TUN_EXCL an existing name
         // is EBUSY, never an attach that would skip the owner check.

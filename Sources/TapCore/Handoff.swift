@@ -102,6 +102,9 @@ extension TapControl {
                 for fd in tapFDs + vhostFDs { _ = system.close(fd) }
             }
         }
+        try SettingLimits.checkQueues(request.queues)
+        if let size = request.vnetHeaderSize { try SettingLimits.checkVnetHeaderSize(size) }
+        if let bytes = request.sendBuffer { try SettingLimits.checkSendBuffer(bytes) }
         try policy?.checkQueues(request.queues, device: request.name.value)
         let name: String
         var flags: TunFlags
@@ -128,7 +131,7 @@ extension TapControl {
             tapFDs.append(device.queue.release())
         }
         while tapFDs.count < request.queues {
-            let queue = try TunQueue(system: system)
+            let queue = try TapQueue(system: system)
             do {
                 _ = try queue.descriptor.setInterface(name, flags: flags)
             } catch {

@@ -26,8 +26,18 @@ public struct InterfaceName: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Validates `text`; with `allowTemplate` false a '%' is refused, since no
-    /// existing device can have one in its name.
-    public init(_ text: String, allowTemplate: Bool = true) throws(Problem) {
+    /// existing device can have one in its name. Throws `TapError.invalidName`.
+    public init(_ text: String, allowTemplate: Bool = true) throws(TapError) {
+        do {
+            isTemplate = try Self.check(text, allowTemplate: allowTemplate)
+        } catch {
+            throw .invalidName(text, error)
+        }
+        value = text
+    }
+
+    /// Whether `text` is a template; throws what is wrong with it.
+    private static func check(_ text: String, allowTemplate: Bool) throws(Problem) -> Bool {
         let bytes = Array(text.utf8)
         if bytes.isEmpty { throw .empty }
         if text.unicodeScalars.contains("\u{FFFD}") { throw .notUTF8 }
@@ -51,8 +61,7 @@ public struct InterfaceName: Hashable, Sendable, CustomStringConvertible {
             let isD = first + 1 < bytes.count && bytes[first + 1] == UInt8(ascii: "d")
             if percents.count != 1 || !isD { throw .badTemplate }
         }
-        value = text
-        isTemplate = !percents.isEmpty
+        return !percents.isEmpty
     }
 
     public var description: String { value }

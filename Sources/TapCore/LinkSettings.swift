@@ -18,8 +18,17 @@ public struct MACAddress: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// "aa:bb:cc:dd:ee:ff" (also with '-'), unicast and not all zero.
-    public init(parsing text: String) throws(Problem) {
+    /// "aa:bb:cc:dd:ee:ff" (also with '-'), unicast and not all zero. Throws
+    /// `TapError.invalidMAC`.
+    public init(parsing text: String) throws(TapError) {
+        do {
+            bytes = try Self.parse(text)
+        } catch {
+            throw .invalidMAC(error)
+        }
+    }
+
+    private static func parse(_ text: String) throws(Problem) -> [UInt8] {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).count == 6
             ? text.split(separator: ":", omittingEmptySubsequences: false)
             : text.split(separator: "-", omittingEmptySubsequences: false)
@@ -33,7 +42,7 @@ public struct MACAddress: Equatable, Sendable, CustomStringConvertible {
         }
         if bytes[0] & 1 == 1 { throw .multicast(text) }
         if bytes.allSatisfy({ $0 == 0 }) { throw .zero }
-        self.bytes = bytes
+        return bytes
     }
 
     init(bytes: [UInt8]) {

@@ -45,26 +45,36 @@ public struct Offloads: OptionSet, Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Parses "csum,tso4,..." or "none", and checks the kernel's combination rules.
-    public init(parsing list: String) throws(Problem) {
+    /// Parses "csum,tso4,..." or "none", and checks the kernel's combination
+    /// rules. Throws `TapError.offloadProblem`.
+    public init(parsing list: String) throws(TapError) {
         let words = list.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        if list.isEmpty { throw .empty }
+        if list.isEmpty { throw .offloadProblem(.empty) }
         if words == ["none"] {
             self = []
             return
         }
         var set: Offloads = []
         for word in words {
-            if word == "none" { throw .noneWithOthers }
-            guard let entry = Self.names.first(where: { $0.1 == word }) else { throw .unknown(word) }
+            if word == "none" { throw .offloadProblem(.noneWithOthers) }
+            guard let entry = Self.names.first(where: { $0.1 == word }) else { throw .offloadProblem(.unknown(word)) }
             set.insert(entry.0)
         }
         try set.validate()
         self = set
     }
 
-    /// The rules of the kernel's set_offload(), which would otherwise answer a bare EINVAL.
-    public func validate() throws(Problem) {
+    /// The rules of the kernel's set_offload(), which would otherwise answer a
+    /// bare EINVAL. Throws `TapError.offloadProblem` naming the rule broken.
+    public func validate() throws(TapError) {
+        do {
+            try checkRules()
+        } catch {
+            throw .offloadProblem(error)
+        }
+    }
+
+    private func checkRules() throws(Problem) {
         for (flag, name) in Self.names where flag != .csum && contains(flag) && !contains(.csum) {
             throw .rule("\(name) needs csum")
         }

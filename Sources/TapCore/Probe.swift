@@ -113,7 +113,7 @@ extension TapControl {
         } catch .alreadyExists {
             return try probeKernel(opened: opened)  // one chance in 2^36: draw again
         } catch .needsNetAdmin {
-            let unattached = try TunQueue(system: system)
+            let unattached = try TapQueue(system: system)
             probe.features = try features(of: unattached.descriptor)
             try opened()
             probe.untested = "creating a throwaway device needs CAP_NET_ADMIN"
@@ -143,11 +143,7 @@ extension TapControl {
         var generator = SystemRandomNumberGenerator()
         let digits = String(UInt64.random(in: 0..<(1 << 36), using: &generator), radix: 16)
         let name = "tapctl" + String(repeating: "0", count: 9 - digits.count) + digits
-        do {
-            return try InterfaceName(name, allowTemplate: false)
-        } catch {
-            throw .invalidName(name, error)
-        }
+        return try InterfaceName(name, allowTemplate: false)
     }
 
     private func features(of tun: TunDescriptor) throws(TapError) -> TunFlags {
@@ -163,7 +159,7 @@ extension TapControl {
         var extra: [CInt] = []
         defer { extra.forEach { _ = system.close($0) } }
         while extra.count < 4096 {
-            let queue = try TunQueue(system: system)
+            let queue = try TapQueue(system: system)
             do {
                 _ = try queue.descriptor.setInterface(name, flags: flags)
             } catch {

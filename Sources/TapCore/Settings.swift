@@ -1,5 +1,39 @@
 import Glibc
 
+/// The values the settings take, checked the same way by the library and the
+/// command line before any system call.
+public enum SettingLimits {
+    /// The virtio-net header sizes: 10 (virtio_net_hdr), 12 (with num_buffers),
+    /// 20 (with hash report), 24 (with UDP tunnel fields).
+    public static let vnetHeaderSizes = [10, 12, 20, 24]
+    /// Queues one device may have (the kernel's MAX_TAP_QUEUES).
+    public static let queues = 1...256
+    /// A send buffer in bytes; the largest, INT_MAX, is the kernel's default, unlimited.
+    public static let sendBuffer = 1...Int(Int32.max)
+
+    /// Throws `TapError.invalidSetting` unless `size` is one of
+    /// `vnetHeaderSizes`; the message quotes `shown` (what was typed).
+    public static func checkVnetHeaderSize(_ size: Int?, shown: String? = nil) throws(TapError) {
+        guard let size, vnetHeaderSizes.contains(size) else {
+            throw .invalidSetting("size '\(shown ?? size.map(String.init) ?? "")' is not 10, 12, 20 or 24")
+        }
+    }
+
+    /// Throws `TapError.invalidSetting` unless `count` is in `queues`.
+    public static func checkQueues(_ count: Int?, shown: String? = nil) throws(TapError) {
+        guard let count, queues.contains(count) else {
+            throw .invalidSetting("queues '\(shown ?? count.map(String.init) ?? "")' is not a number from 1 to 256")
+        }
+    }
+
+    /// Throws `TapError.invalidSetting` unless `bytes` is in `sendBuffer`.
+    public static func checkSendBuffer(_ bytes: Int?, shown: String? = nil) throws(TapError) {
+        guard let bytes, sendBuffer.contains(bytes) else {
+            throw .invalidSetting("'\(shown ?? bytes.map(String.init) ?? "")' is not a byte count from 1 to \(sendBuffer.upperBound), or unlimited")
+        }
+    }
+}
+
 /// The per-device settings, on a queue opened by `withTarget`.
 extension TapControl {
     /// The offloads TUNSETOFFLOAD last set on `device`, as its features show them.
@@ -11,11 +45,7 @@ extension TapControl {
     /// checked first; a set the kernel still refuses (an older kernel) is tried
     /// offload by offload to name the culprits, and the previous set restored.
     public func setOffloads(_ offloads: Offloads, on tun: TunDescriptor, device: String) throws(TapError) -> Offloads {
-        do {
-            try offloads.validate()
-        } catch {
-            throw .offloadProblem(error)
-        }
+        try offloads.validate()
         let previous = try self.offloads(of: device)
         do {
             try tun.setOffloads(offloads)
@@ -31,6 +61,7 @@ extension TapControl {
 
     /// Sets the virtio-net header size (device-wide, sticky); returns the size in force.
     public func setVnetHeaderSize(_ size: Int, on tun: TunDescriptor) throws(TapError) -> Int {
+        try SettingLimits.checkVnetHeaderSize(size)
         do {
             try tun.setVnetHeaderSize(size)
             return try tun.vnetHeaderSize()
@@ -41,6 +72,7 @@ extension TapControl {
 
     /// Sets the send buffer of every queue (device-wide, sticky); returns the size in force.
     public func setSendBuffer(_ bytes: Int, on tun: TunDescriptor) throws(TapError) -> Int {
+        try SettingLimits.checkSendBuffer(bytes)
         do {
             try tun.setSendBuffer(bytes)
             return try tun.sendBuffer()

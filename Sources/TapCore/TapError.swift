@@ -61,6 +61,7 @@ public enum TapError: Error, Equatable, Sendable {
     case unmappedID(String)
     case capabilities(String, Errno)
     case offloadProblem(Offloads.Problem)
+    case invalidMAC(MACAddress.Problem)
     case offloadsRefused(String, refused: [String], kept: Offloads?)
     case queueRefused(fd: CInt, String)
     case notMultiQueue(String, queues: Int)
@@ -104,7 +105,7 @@ public enum TapError: Error, Equatable, Sendable {
 
     public var category: Category {
         switch self {
-        case .invalidName, .unknownUser, .unknownGroup, .offloadProblem, .invalidSetting: return .usage
+        case .invalidName, .unknownUser, .unknownGroup, .offloadProblem, .invalidMAC, .invalidSetting: return .usage
         case .noNamespace, .notANamespace, .notOpen, .notTunDescriptor, .unattachedDescriptor: return .notFound
         case .cannotBecome: return .permission
         case .namespacePermission: return .permission
@@ -170,6 +171,8 @@ public enum TapError: Error, Equatable, Sendable {
         case .capabilities(let step, let errno):
             return "cannot give up privileges (\(step)): \(errno)"
         case .offloadProblem(let problem):
+            return problem.description
+        case .invalidMAC(let problem):
             return problem.description
         case .offloadsRefused(_, let refused, let kept):
             let what = refused.isEmpty ? "this set" : refused.joined(separator: ",")

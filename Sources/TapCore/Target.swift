@@ -45,7 +45,7 @@ extension TapControl {
     /// was read is found afterwards; either way the queue is closed again.
     func attach(_ link: TunLink) throws(TapError) -> HeldDevice {
         try policy?.device(link.name)
-        let queue = try TunQueue(system: system)
+        let queue = try TapQueue(system: system)
         do {
             _ = try queue.descriptor.setInterface(link.name, flags: link.attachFlags)
         } catch {

@@ -2,7 +2,7 @@ import Glibc
 import CTapShim
 
 /// A descriptor of /dev/net/tun, borrowed: the ioctls of the TUN driver on a
-/// descriptor someone else owns (an inherited fd) or on a `TunQueue`.
+/// descriptor someone else owns (an inherited fd) or on a `TapQueue`.
 public struct TunDescriptor: Sendable {
     public let rawValue: CInt
     let system: SystemCalls
@@ -56,7 +56,7 @@ public struct TunDescriptor: Sendable {
 
 /// A device this call made, and the queue that made it.
 struct OpenDevice: ~Copyable {
-    let queue: TunQueue
+    let queue: TapQueue
     /// The name the kernel gave it.
     let name: String
 }
@@ -64,13 +64,13 @@ struct OpenDevice: ~Copyable {
 /// An existing device and a queue attached to it, with the device as
 /// rtnetlink described it once the queue was attached (`TapControl.heldLink`).
 struct HeldDevice: ~Copyable {
-    let queue: TunQueue
+    let queue: TapQueue
     let link: Link
 }
 
 /// An owned, open descriptor of /dev/net/tun; closed when it goes out of scope
 /// unless `release()` hands it on.
-public struct TunQueue: ~Copyable {
+public struct TapQueue: ~Copyable {
     public let descriptor: TunDescriptor
     private var owned = true
 

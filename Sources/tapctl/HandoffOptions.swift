@@ -31,12 +31,7 @@ func handoffRequest(_ invocation: Invocation) throws(Failure) -> (HandoffRequest
     guard let operand = invocation.operands.first else { throw .usage(command: command, message: "missing NAME") }
     try invocation.refuseIdentityInHelperMode()
     var request = HandoffRequest(name: try interfaceName(operand, command: command, allowTemplate: create))
-    if let text = invocation.values["queues"] {
-        guard let queues = decimal(text), (1...256).contains(queues) else {
-            throw .usage(command: command, message: "queues '\(text)' is not a number from 1 to 256")
-        }
-        request.queues = queues
-    }
+    if let text = invocation.values["queues"] { request.queues = try queueCount(text, command: command) }
     request.vhostNet = invocation.has("vhost-net")
     request.vnetHeader = !invocation.has("no-vnet-hdr")
     request.offloads = try invocation.values["offload"].map { (text) throws(Failure) in try offloadList(text, command: command) }

@@ -26,7 +26,7 @@ func linkSettings(_ invocation: Invocation) throws(Failure) -> LinkSettings {
         do {
             settings.mac = text == "random" ? MACAddress.random() : try MACAddress(parsing: text)
         } catch {
-            throw .usage(command: command, message: error.description)
+            throw .usage(command: command, message: error.message)
         }
     }
     if let bridge = invocation.values["bridge"] {

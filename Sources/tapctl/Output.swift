@@ -158,7 +158,7 @@ func interfaceName(_ text: String, command: String, allowTemplate: Bool = false,
     do {
         return try InterfaceName(text, allowTemplate: allowTemplate)
     } catch {
-        let message = TapError.invalidName(text, error).message
+        let message = error.message
         throw bridge ? .usage(command: command, message: "bridge '\(text)': " + message, syntax: false)
             : .usage(command: command, subject: text.isEmpty ? nil : text, message: message, syntax: false)
     }

@@ -6,27 +6,38 @@ func offloadList(_ text: String, command: String) throws(Failure) -> Offloads {
     do {
         return try Offloads(parsing: text)
     } catch {
-        throw .usage(command: command, message: error.description)
+        throw .usage(command: command, message: error.message)
     }
 }
 
 func vnetHeaderSize(_ text: String, command: String) throws(Failure) -> Int {
-    guard let size = decimal(text), [10, 12, 20, 24].contains(size) else {
-        throw .usage(command: command, message: "size '\(text)' is not 10, 12, 20 or 24")
-    }
-    return size
+    let size = decimal(text)
+    try checked(command) { () throws(TapError) in try SettingLimits.checkVnetHeaderSize(size, shown: text) }
+    return size ?? 0
 }
 
 /// The kernel's default send buffer, INT_MAX, which tapctl calls unlimited.
-let unlimitedSendBuffer = Int(Int32.max)
+let unlimitedSendBuffer = SettingLimits.sendBuffer.upperBound
 
 func sendBuffer(_ text: String, command: String) throws(Failure) -> Int {
-    if text == "unlimited" { return unlimitedSendBuffer }
-    guard let bytes = decimal(text), (1...unlimitedSendBuffer).contains(bytes) else {
-        throw .usage(command: command,
-                     message: "'\(text)' is not a byte count from 1 to \(unlimitedSendBuffer), or unlimited")
+    let bytes = text == "unlimited" ? unlimitedSendBuffer : decimal(text)
+    try checked(command) { () throws(TapError) in try SettingLimits.checkSendBuffer(bytes, shown: text) }
+    return bytes ?? 0
+}
+
+func queueCount(_ text: String, command: String) throws(Failure) -> Int {
+    let count = decimal(text)
+    try checked(command) { () throws(TapError) in try SettingLimits.checkQueues(count, shown: text) }
+    return count ?? 0
+}
+
+/// The library's check of a value, as a usage error that quotes the word typed.
+private func checked(_ command: String, _ check: () throws(TapError) -> Void) throws(Failure) {
+    do {
+        try check()
+    } catch {
+        throw .usage(command: command, message: error.message)
     }
-    return bytes
 }
 
 func sendBufferText(_ bytes: Int) -> String {

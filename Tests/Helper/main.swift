@@ -69,7 +69,7 @@ func arp(_ fd: CInt) -> Int32 {
 func grab(_ target: String, milliseconds: Int) -> Int32 {
     var held: [CInt] = []
     func attach(_ name: String) {
-        guard let queue = try? TunQueue() else { return }
+        guard let queue = try? TapQueue() else { return }
         if (try? queue.descriptor.setInterface(name, flags: [.tap, .noPI, .multiQueue, .vnetHdr])) != nil {
             held.append(queue.release())
         }

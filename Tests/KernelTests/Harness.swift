@@ -90,8 +90,8 @@ class KernelTestCase: XCTestCase {
     }
 
     /// Attaches a queue in this test process, as a VM would, until the value is dropped.
-    func hold(_ name: String, flags: TunFlags = [.tap, .noPI]) throws -> TunQueue {
-        let queue = try TunQueue()
+    func hold(_ name: String, flags: TunFlags = [.tap, .noPI]) throws -> TapQueue {
+        let queue = try TapQueue()
         _ = try queue.descriptor.setInterface(name, flags: flags)
         return queue
     }

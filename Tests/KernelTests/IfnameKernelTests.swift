@@ -15,8 +15,8 @@ final class IfnameKernelTests: KernelTestCase {
         XCTAssertGreaterThan(queue.descriptor.rawValue, 2)  // last use: attached until here
     }
 
-    func testDescriptorsThatAreNotAttachedTunQueues() throws {
-        let unattached = try TunQueue()
+    func testDescriptorsThatAreNotAttachedTapQueues() throws {
+        let unattached = try TapQueue()
         let file = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
         defer { close(file) }
         let cases: [(CInt?, String)] = [

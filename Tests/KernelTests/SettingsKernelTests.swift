@@ -216,7 +216,7 @@ final class SettingsKernelTests: KernelTestCase {
     func testQueueRefusalsAreSentences() throws {
         XCTAssertEqual(tapctl("create", "sq0").status, 0)
         let single = try hold("sq0")
-        let unattached = try TunQueue()
+        let unattached = try TapQueue()
         let file = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
         defer { close(file) }
         let cases: [(CInt?, String, Int32)] = [

@@ -34,14 +34,14 @@ final class InterfaceNameTests: XCTestCase {
         ]
         for (name, problem) in cases {
             XCTAssertThrowsError(try InterfaceName(name), name) { error in
-                XCTAssertEqual(error as? InterfaceName.Problem, problem, name)
+                XCTAssertEqual(error as? TapError, .invalidName(name, problem), name)
             }
         }
     }
 
     func testTemplatesRefusedWhereADeviceIsNamed() {
         XCTAssertThrowsError(try InterfaceName("tap%d", allowTemplate: false)) { error in
-            XCTAssertEqual(error as? InterfaceName.Problem, .templateNotAllowed)
+            XCTAssertEqual(error as? TapError, .invalidName("tap%d", .templateNotAllowed))
         }
     }
 

@@ -15,7 +15,7 @@ final class LinkSettingsTests: XCTestCase {
             ("02:00:00-00:00:01", .malformed("02:00:00-00:00:01")),
         ]
         for (text, problem) in cases {
-            XCTAssertThrowsError(try MACAddress(parsing: text), text) { XCTAssertEqual($0 as? MACAddress.Problem, problem, text) }
+            XCTAssertThrowsError(try MACAddress(parsing: text), text) { XCTAssertEqual($0 as? TapError, .invalidMAC(problem), text) }
         }
     }
 

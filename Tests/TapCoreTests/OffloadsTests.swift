@@ -39,7 +39,7 @@ final class OffloadsTests: XCTestCase {
             ("csum,tso4,udp-tunnel-csum", .rule("udp-tunnel-csum needs udp-tunnel")),
         ]
         for (list, problem) in cases {
-            XCTAssertThrowsError(try Offloads(parsing: list), list) { XCTAssertEqual($0 as? Offloads.Problem, problem, list) }
+            XCTAssertThrowsError(try Offloads(parsing: list), list) { XCTAssertEqual($0 as? TapError, .offloadProblem(problem), list) }
         }
         XCTAssertEqual(Offloads.Problem.unknown("gso").description,
                        "unknown offload 'gso' (known: csum, tso4, tso6, ecn, ufo, uso4, uso6, udp-tunnel, udp-tunnel-csum, none)")
