@@ -132,7 +132,7 @@ extension TapControl {
         // Ours, and held: nobody without CAP_NET_ADMIN can remove or rename it.
         let link = try device(named: name)
         guard let tun = link.tun, tun.queues + tun.disabledQueues > 1 else { return }
-        let holders = Holders.scan()[link.name] ?? []
+        let holders = Holders.scan(excludingSelf: true)[link.name] ?? []
         _ = try system.withNetAdmin { () throws(TapError) in
             var socket = try RouteSocket(system: system)  // opened with the capability: the kernel checks the opener too
             return try socket.change([LinkRequest(type: UInt16(RTM_DELLINK), index: link.index)])

@@ -44,6 +44,19 @@ public struct Handoff: ~Copyable {
         for fd in tapFDs + vhostFDs { _ = system.close(fd) }
     }
 
+    /// Takes the first queue out, to be closed by the `TapQueue` rather than
+    /// by the handoff; nil when none is left.
+    public mutating func takeQueue() throws(TapError) -> TapQueue? {
+        guard !tapFDs.isEmpty else { return nil }
+        let fd = tapFDs.removeFirst()
+        do {
+            return try TapQueue(adopting: fd, system: system)
+        } catch {
+            _ = system.close(fd)
+            throw error
+        }
+    }
+
     /// Moves the descriptors to consecutive numbers from `start`, queues first,
     /// and clears close-on-exec on them alone. A number in that range that is
     /// already open and not ours (inherited) is an error, never overwritten.

@@ -198,7 +198,7 @@ extension TapControl {
             }
             let name = link.name
             // Before the privilege drop: other users' /proc/PID/fd need it.
-            let holders = Holders.scan()[name] ?? []
+            let holders = Holders.scan(excludingSelf: true)[name] ?? []
             let kernel = try probeKernel(opened: opened)
             let queueFlags = try interface(ofDescriptor: tun.rawValue).flags
             let size: Int

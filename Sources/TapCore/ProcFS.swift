@@ -47,12 +47,13 @@ enum ProcFS {
 /// Which processes hold tun/tap queues, from /proc/PID/fd and the "iff:" line of
 /// /proc/PID/fdinfo. Only processes whose network namespace is ours are counted,
 /// since fdinfo names the device but not its namespace; without CAP_SYS_PTRACE
-/// only the caller's own processes are visible. tapctl itself is left out: the
-/// descriptors it holds are temporary or inherited from a process that is listed.
+/// only the caller's own processes are visible.
 public enum Holders {
-    /// Every holder of every device. `expected`, when known, is how many queues
-    /// the devices have in all: the scan stops once it has found them.
-    public static func scan(expecting expected: Int? = nil) -> [String: [Holder]] {
+    /// Every holder of every device. `excludingSelf` leaves this process out,
+    /// for a scan made while it holds a temporary queue of its own.
+    /// `expected`, when known, is how many queues the devices have in all: the
+    /// scan stops once it has found them.
+    public static func scan(excludingSelf: Bool = false, expecting expected: Int? = nil) -> [String: [Holder]] {
         let ownNamespace = ProcFS.link("/proc/self/ns/net")
         let ownPID = getpid()
         var result: [String: [Holder]] = [:]
@@ -62,7 +63,7 @@ public enum Holders {
         var target = [CChar](repeating: 0, count: tunPath.count + 1)
         for entry in ProcFS.entries("/proc") {
             if let expected, found >= expected { break }
-            guard let pid = Int32(entry), pid != ownPID else { continue }
+            guard let pid = Int32(entry), !excludingSelf || pid != ownPID else { continue }
             let base = "/proc/\(entry)"
             if let namespace = ProcFS.link(base + "/ns/net"), namespace != ownNamespace { continue }
             let directory = open(base + "/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)

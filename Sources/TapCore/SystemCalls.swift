@@ -24,6 +24,11 @@ public struct SystemCalls: Sendable {
     /// fcntl with an integer argument (F_GETFD, F_SETFD, F_DUPFD_CLOEXEC).
     public var fcntl: @Sendable (_ fd: CInt, _ command: CInt, _ argument: CInt) -> CInt
     public var dup2: @Sendable (_ fd: CInt, _ target: CInt) -> CInt
+    /// A frame in or out of a queue: read and write, readv and writev.
+    public var read: @Sendable (_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer) -> Int
+    public var write: @Sendable (_ fd: CInt, _ buffer: UnsafeRawBufferPointer) -> Int
+    public var readv: @Sendable (_ fd: CInt, _ vectors: UnsafeBufferPointer<iovec>) -> Int
+    public var writev: @Sendable (_ fd: CInt, _ vectors: UnsafeBufferPointer<iovec>) -> Int
     /// Whether CAP_NET_ADMIN is in the calling thread's effective set.
     public var netAdminEffective: @Sendable () -> Bool
     /// Raises (true) or lowers CAP_NET_ADMIN in the effective set; raising fails
@@ -52,6 +57,10 @@ public struct SystemCalls: Sendable {
         },
         fcntl: { fd, command, argument in ctap_fcntl_int(fd, command, argument) },
         dup2: { fd, target in Glibc.dup2(fd, target) },
+        read: { fd, buffer in Glibc.read(fd, buffer.baseAddress, buffer.count) },
+        write: { fd, buffer in Glibc.write(fd, buffer.baseAddress, buffer.count) },
+        readv: { fd, vectors in Glibc.readv(fd, vectors.baseAddress, CInt(vectors.count)) },
+        writev: { fd, vectors in Glibc.writev(fd, vectors.baseAddress, CInt(vectors.count)) },
         netAdminEffective: { Capabilities.hasEffective(CAP_NET_ADMIN) },
         setNetAdminEffective: { on in
             guard let current = cap_get_proc() else { return -1 }

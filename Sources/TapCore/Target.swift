@@ -59,7 +59,7 @@ extension TapControl {
         let now = try heldLink(queue.descriptor)
         guard now.index == link.index, let tun = now.tun else { throw .identityChanged(link.name) }
         if tun.multiQueue, tun.queues + tun.disabledQueues > 1 {
-            throw .inUse(link.name, holders: Holders.scan()[link.name] ?? [])
+            throw .inUse(link.name, holders: Holders.scan(excludingSelf: true)[link.name] ?? [])
         }
         return HeldDevice(queue: queue, link: now)
     }

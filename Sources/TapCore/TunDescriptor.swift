@@ -68,35 +68,6 @@ struct HeldDevice: ~Copyable {
     let link: Link
 }
 
-/// An owned, open descriptor of /dev/net/tun; closed when it goes out of scope
-/// unless `release()` hands it on.
-public struct TapQueue: ~Copyable {
-    public let descriptor: TunDescriptor
-    private var owned = true
-
-    /// Opens /dev/net/tun (close-on-exec); the descriptor's network namespace is the caller's now.
-    public init(system: SystemCalls = .live) throws(TapError) {
-        do {
-            let fd = try retryingEINTR { system.open("/dev/net/tun", O_RDWR | O_CLOEXEC) }
-            descriptor = TunDescriptor(fd, system: system)
-        } catch {
-            throw .tunUnavailable(error)
-        }
-    }
-
-    /// Gives up ownership: the descriptor stays open and is the caller's to close.
-    public consuming func release() -> CInt {
-        owned = false
-        return descriptor.rawValue
-    }
-
-    deinit {
-        guard owned else { return }
-        // Never retried: Linux frees the descriptor even when close reports EINTR.
-        _ = descriptor.system.close(descriptor.rawValue)
-    }
-}
-
 // The per-device settings of QEMU's net/tap-linux.c. None needs a capability on
 // an attached descriptor; all but TUNGETFEATURES need one.
 extension TunDescriptor {

@@ -53,6 +53,12 @@ final class FakeKernel: @unchecked Sendable {
     /// Runs once, after the first RTM_GETLINK is answered: the moment another
     /// user changes what a name means.
     var afterFirstLookup: ((FakeKernel) -> Void)?
+    /// Frames: what reads return, in order (none left: EAGAIN), and what was written.
+    var framesToRead: [[UInt8]] = []
+    var framesWritten: [[UInt8]] = []
+    /// The flags TUNGETIFF reports and the header size TUNGETVNETHDRSZ does, without `devices`.
+    var queueFlags: TunFlags = [.tap, .noPI, .vnetHdr, .multiQueue]
+    var vnetHeaderSize: CInt = 12
 
     /// The next call's injected failure, if it is the one to fail.
     private func injected() -> Errno? {
@@ -89,7 +95,14 @@ final class FakeKernel: @unchecked Sendable {
 
     /// TUNSETIFF and TUNGETIFF against `devices`; other ioctls succeed.
     private func namespaceIoctl(_ fd: CInt, _ request: UInt, _ argument: SystemCalls.IoctlArgument) -> CInt {
-        guard case .pointer(let pointer) = argument, let devices else { return 0 }
+        guard case .pointer(let pointer) = argument else { return 0 }
+        if request == ctap_TUNGETVNETHDRSZ() { pointer.storeBytes(of: vnetHeaderSize, as: CInt.self) }
+        guard let devices else {
+            if Self.names[request] == "TUNGETIFF" {
+                ctap_ifreq_set(pointer.assumingMemoryBound(to: ifreq.self), "tap0", Int16(bitPattern: queueFlags.rawValue))
+            }
+            return 0
+        }
         let ifr = pointer.assumingMemoryBound(to: ifreq.self)
         func fail(_ errno: Errno) -> CInt {
             Errno.current = errno
@@ -103,7 +116,7 @@ final class FakeKernel: @unchecked Sendable {
         guard Self.names[request] == "TUNSETIFF" else { return 0 }
         var bytes = [CChar](repeating: 0, count: Int(IFNAMSIZ))
         ctap_ifreq_name(ifr, &bytes)
-        var name = String(cString: bytes)
+        var name = String(decoding: bytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let parts = name.split(separator: "%d", omittingEmptySubsequences: false)
         if parts.count == 2 {
             let candidates = (0..<100).map { String(parts[0]) + String($0) + String(parts[1]) }
@@ -166,6 +179,24 @@ final class FakeKernel: @unchecked Sendable {
         return -1
     }
 
+    /// The next frame to read, scattered over `buffers`; EAGAIN when there is none.
+    private func readFrame(into buffers: [UnsafeMutableRawBufferPointer]) -> Int {
+        guard outcome("read") == 0 else { return -1 }
+        guard !framesToRead.isEmpty else {
+            Errno.current = Errno(rawValue: EAGAIN)
+            return -1
+        }
+        var frame = framesToRead.removeFirst()[...]
+        var count = 0
+        for buffer in buffers {
+            let part = frame.prefix(buffer.count)
+            buffer.copyBytes(from: part)
+            count += part.count
+            frame = frame.dropFirst(part.count)
+        }
+        return count
+    }
+
     var system: SystemCalls {
         var system = SystemCalls.live
         system.open = { path, _ in
@@ -193,6 +224,21 @@ final class FakeKernel: @unchecked Sendable {
         system.ioctl = { fd, request, argument in
             let result = self.outcome(Self.names[request] ?? "ioctl \(request)")
             return result == 0 ? self.namespaceIoctl(fd, request, argument) : result
+        }
+        system.read = { _, buffer in self.readFrame(into: [buffer]) }
+        system.readv = { _, vectors in
+            self.readFrame(into: vectors.map { UnsafeMutableRawBufferPointer(start: $0.iov_base, count: $0.iov_len) })
+        }
+        system.write = { _, buffer in
+            guard self.outcome("write") == 0 else { return -1 }
+            self.framesWritten.append(Array(buffer))
+            return buffer.count
+        }
+        system.writev = { _, vectors in
+            guard self.outcome("writev") == 0 else { return -1 }
+            let frame = vectors.flatMap { Array(UnsafeRawBufferPointer(start: $0.iov_base, count: $0.iov_len)) }
+            self.framesWritten.append(frame)
+            return frame.count
         }
         system.netAdminEffective = { self.netAdminEffective }
         system.setNetAdminEffective = { on in

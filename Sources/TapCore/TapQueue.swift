@@ -1,0 +1,222 @@
+import Glibc
+
+/// One queue of a tun/tap device, as a VMM holds it: an owned descriptor of
+/// /dev/net/tun, closed when the value goes out of scope unless `release()`
+/// hands it on. Frames go in and out with `receive`/`send` (the virtio-net
+/// header as a `VirtioNetHeader` value when the queue has IFF_VNET_HDR) or
+/// the raw `read`/`write` and their scatter/gather forms; `fileDescriptor`
+/// is for the caller's own poll or epoll loop, with `setNonBlocking`.
+///
+/// Get queues from `TapControl.open`, one at a time with
+/// `Handoff.takeQueue()`, another of the same device with `openAnother()`,
+/// or adopt a descriptor received from elsewhere with `init(adopting:)`.
+public struct TapQueue: ~Copyable {
+    /// The descriptor and the TUN ioctls on it.
+    public let descriptor: TunDescriptor
+    private var owned = true
+    /// The bytes of virtio-net header before each frame: the device's header
+    /// size when the queue has IFF_VNET_HDR, else 0. Read when the queue was
+    /// made or adopted, and kept up to date by `setVnetHeaderSize`.
+    public private(set) var headerSize = 0
+
+    /// Opens /dev/net/tun (close-on-exec), attached to nothing yet; its network
+    /// namespace is the caller's now. Throws `TapError.tunUnavailable`.
+    public init(system: SystemCalls = .live) throws(TapError) {
+        do {
+            let fd = try retryingEINTR { system.open("/dev/net/tun", O_RDWR | O_CLOEXEC) }
+            descriptor = TunDescriptor(fd, system: system)
+        } catch {
+            throw .tunUnavailable(error)
+        }
+    }
+
+    /// Takes ownership of `fd`, a queue attached to a device (received over a
+    /// Unix socket, say): it is closed with this value. Reads the queue's
+    /// flags and header size; throws `notOpen`, `notTunDescriptor` or
+    /// `unattachedDescriptor` (and leaves `fd` open) when it is no such queue.
+    public init(adopting fd: CInt, system: SystemCalls = .live) throws(TapError) {
+        descriptor = TunDescriptor(fd, system: system)
+        owned = false
+        let flags = try TapControl(system: system).interface(ofDescriptor: fd).flags
+        headerSize = flags.contains(.vnetHdr) ? try Self.vnetHeaderSize(descriptor) : 0
+        owned = true
+    }
+
+    /// The raw descriptor, for poll, epoll or another program.
+    public var fileDescriptor: CInt { descriptor.rawValue }
+
+    /// Gives up ownership: the descriptor stays open and is the caller's to close.
+    public consuming func release() -> CInt {
+        owned = false
+        return descriptor.rawValue
+    }
+
+    deinit {
+        guard owned else { return }
+        // Never retried: Linux frees the descriptor even when close reports EINTR.
+        _ = descriptor.system.close(descriptor.rawValue)
+    }
+
+    private static func vnetHeaderSize(_ tun: TunDescriptor) throws(TapError) -> Int {
+        do {
+            return try tun.vnetHeaderSize()
+        } catch {
+            throw .system("TUNGETVNETHDRSZ", error)
+        }
+    }
+}
+
+// Frames. A read returns one whole frame (the kernel never splits one); a
+// write sends one. In non-blocking mode, nil means "nothing now" (EAGAIN).
+// EINTR is retried; any other failure is `TapError.system` with the errno.
+extension TapQueue {
+    /// The device the queue belongs to and its flags (TUNGETIFF).
+    public func interface() throws(TapError) -> (name: String, flags: TunFlags) {
+        try TapControl(system: descriptor.system).interface(ofDescriptor: fileDescriptor)
+    }
+
+    /// Reads one frame, virtio-net header included, into `buffer`; returns its length.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(TapError) -> Int? {
+        try transfer("read") { descriptor.system.read(fileDescriptor, buffer) }
+    }
+
+    /// Writes one frame, virtio-net header included; returns the bytes written.
+    public func write(_ frame: UnsafeRawBufferPointer) throws(TapError) -> Int? {
+        try transfer("write") { descriptor.system.write(fileDescriptor, frame) }
+    }
+
+    /// Reads one frame scattered over `buffers`, in order (readv).
+    public func read(into buffers: [UnsafeMutableRawBufferPointer]) throws(TapError) -> Int? {
+        try withUnsafeTemporaryAllocation(of: iovec.self, capacity: buffers.count) { (vectors) throws(TapError) in
+            for (index, buffer) in buffers.enumerated() {
+                vectors[index] = iovec(iov_base: buffer.baseAddress, iov_len: buffer.count)
+            }
+            return try transfer("readv") { descriptor.system.readv(fileDescriptor, UnsafeBufferPointer(vectors)) }
+        }
+    }
+
+    /// Writes one frame gathered from `buffers`, in order (writev).
+    public func write(_ buffers: [UnsafeRawBufferPointer]) throws(TapError) -> Int? {
+        try withUnsafeTemporaryAllocation(of: iovec.self, capacity: buffers.count) { (vectors) throws(TapError) in
+            for (index, buffer) in buffers.enumerated() {
+                vectors[index] = iovec(iov_base: UnsafeMutableRawPointer(mutating: buffer.baseAddress), iov_len: buffer.count)
+            }
+            return try transfer("writev") { descriptor.system.writev(fileDescriptor, UnsafeBufferPointer(vectors)) }
+        }
+    }
+
+    /// Reads one frame into `frame` and its virtio-net header apart: the
+    /// header (nil on a queue without IFF_VNET_HDR) and the frame's length.
+    public func receive(into frame: UnsafeMutableRawBufferPointer) throws(TapError) -> (header: VirtioNetHeader?, length: Int)? {
+        guard headerSize > 0 else { return try read(into: frame).map { (nil, $0) } }
+        return try withUnsafeTemporaryAllocation(byteCount: headerSize, alignment: 8) { (header) throws(TapError) in
+            let received = try withUnsafeTemporaryAllocation(of: iovec.self, capacity: 2) { (vectors) throws(TapError) in
+                vectors[0] = iovec(iov_base: header.baseAddress, iov_len: header.count)
+                vectors[1] = iovec(iov_base: frame.baseAddress, iov_len: frame.count)
+                return try transfer("readv") { descriptor.system.readv(fileDescriptor, UnsafeBufferPointer(vectors)) }
+            }
+            guard let received else { return nil }
+            guard received >= headerSize else { throw .system("readv: a frame shorter than its virtio-net header", .EIO) }
+            return (try VirtioNetHeader(bytes: UnsafeRawBufferPointer(header)), received - headerSize)
+        }
+    }
+
+    /// Writes one frame with `header` before it (on a queue without
+    /// IFF_VNET_HDR the header is not sent); returns the frame's bytes written.
+    public func send(_ frame: UnsafeRawBufferPointer, header: VirtioNetHeader = VirtioNetHeader()) throws(TapError) -> Int? {
+        guard headerSize > 0 else { return try write(frame) }
+        return try withUnsafeTemporaryAllocation(byteCount: headerSize, alignment: 8) { (bytes) throws(TapError) in
+            header.encode(into: bytes)
+            let sent = try withUnsafeTemporaryAllocation(of: iovec.self, capacity: 2) { (vectors) throws(TapError) in
+                vectors[0] = iovec(iov_base: bytes.baseAddress, iov_len: bytes.count)
+                vectors[1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: frame.baseAddress), iov_len: frame.count)
+                return try transfer("writev") { descriptor.system.writev(fileDescriptor, UnsafeBufferPointer(vectors)) }
+            }
+            return sent.map { max(0, $0 - headerSize) }
+        }
+    }
+
+    /// One read or write: retried on EINTR, nil on EAGAIN.
+    private func transfer(_ call: String, _ body: () -> Int) throws(TapError) -> Int? {
+        while true {
+            let count = body()
+            if count >= 0 { return count }
+            let error = Errno.current
+            if error == .EINTR { continue }
+            if error.rawValue == EAGAIN { return nil }
+            throw .system(call, error)
+        }
+    }
+
+    /// O_NONBLOCK on or off: reads and writes then return nil rather than wait.
+    public func setNonBlocking(_ on: Bool) throws(TapError) {
+        let system = descriptor.system
+        let flags = system.fcntl(fileDescriptor, F_GETFL, 0)
+        guard flags >= 0, system.fcntl(fileDescriptor, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK) >= 0 else {
+            throw .system("fcntl O_NONBLOCK", .current)
+        }
+    }
+}
+
+// The settings of the queue's device, through the queue: no capability is
+// needed, and the device is the one the queue belongs to, not a name.
+extension TapQueue {
+    /// Replaces the device's offloads (TUNSETOFFLOAD) and returns those in
+    /// force; see `TapControl.setOffloads` for the rules and errors.
+    public func setOffloads(_ offloads: Offloads) throws(TapError) -> Offloads {
+        try TapControl(system: descriptor.system).setOffloads(offloads, on: descriptor, device: try interface().name)
+    }
+
+    /// The device's virtio-net header size (TUNGETVNETHDRSZ).
+    public func vnetHeaderSize() throws(TapError) -> Int {
+        try Self.vnetHeaderSize(descriptor)
+    }
+
+    /// Sets the device's virtio-net header size (10, 12, 20 or 24); `headerSize` follows.
+    public mutating func setVnetHeaderSize(_ size: Int) throws(TapError) {
+        let size = try TapControl(system: descriptor.system).setVnetHeaderSize(size, on: descriptor)
+        if headerSize > 0 { headerSize = size }
+    }
+
+    /// The queue's send buffer (TUNGETSNDBUF); INT_MAX is unlimited.
+    public func sendBuffer() throws(TapError) -> Int {
+        do {
+            return try descriptor.sendBuffer()
+        } catch {
+            throw .system("TUNGETSNDBUF", error)
+        }
+    }
+
+    /// Sets the send buffer of the device's queues open now (TUNSETSNDBUF); returns it.
+    public func setSendBuffer(_ bytes: Int) throws(TapError) -> Int {
+        try TapControl(system: descriptor.system).setSendBuffer(bytes, on: descriptor)
+    }
+
+    /// Enables or disables this queue of a multiqueue device (TUNSETQUEUE); a
+    /// detached queue stays open but carries no frames.
+    public func setAttached(_ attached: Bool) throws(TapError) {
+        _ = try TapControl(system: descriptor.system).setQueue(attached: attached, fd: fileDescriptor)
+    }
+
+    /// Another queue of the same multiqueue device, with the same flags: for a
+    /// process that holds the device and wants one more. The kernel's owner
+    /// check applies; `TapError.notMultiQueue` for a single-queue device.
+    public func openAnother() throws(TapError) -> TapQueue {
+        let (name, flags) = try interface()
+        guard flags.contains(.multiQueue) else { throw .notMultiQueue(name, queues: 2) }
+        // This queue keeps the device, which only CAP_NET_ADMIN could rename
+        // meanwhile: the name still means it.
+        var queue = try TapQueue(system: descriptor.system)
+        do {
+            _ = try queue.descriptor.setInterface(name, flags: flags.subtracting([.detachQueue, .attachQueue, .persist]))
+        } catch {
+            switch error {
+            case .EPERM: throw .notPermitted(name, owner: nil, group: nil)
+            case .E2BIG: throw .tooManyQueues(name, queues: 257)
+            default: throw .system("TUNSETIFF", error)
+            }
+        }
+        queue.headerSize = headerSize
+        return queue
+    }
+}
