@@ -19,9 +19,12 @@ let package = Package(
         .executableTarget(name: "tapctl", dependencies: ["TapCore", "CTapShim"]),
         .testTarget(name: "TapCoreTests", dependencies: ["TapCore"]),
         .testTarget(name: "tapctlTests", dependencies: ["tapctl", "TapCore"]),
+        // The README's library example, built by make check and run by the
+        // kernel tests: TapCore's public API only. Never installed.
+        .executableTarget(name: "TapResponder", dependencies: ["TapCore"], path: "Examples/TapResponder"),
         // Run by the kernel tests under `tapctl exec`; never installed.
         .executableTarget(name: "TapctlTestHelper", dependencies: ["TapCore", "CTapShim"], path: "Tests/Helper"),
-        .testTarget(name: "KernelTests", dependencies: ["TapCore", "TapctlTestHelper"]),
+        .testTarget(name: "KernelTests", dependencies: ["TapCore", "TapctlTestHelper", "TapResponder"]),
     ],
     swiftLanguageModes: [.v6]
 )

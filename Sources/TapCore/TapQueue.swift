@@ -136,6 +136,26 @@ extension TapQueue {
         }
     }
 
+    /// `read` into an array: the frame, header included, fills its start.
+    public func read(into frame: inout [UInt8]) throws(TapError) -> Int? {
+        try frame.withUnsafeMutableBytes { bytes in Result { () throws(TapError) in try read(into: bytes) } }.get()
+    }
+
+    /// `write` of an array, header included.
+    public func write(_ frame: [UInt8]) throws(TapError) -> Int? {
+        try frame.withUnsafeBytes { bytes in Result { () throws(TapError) in try write(bytes) } }.get()
+    }
+
+    /// `receive` into an array: the frame fills its start.
+    public func receive(into frame: inout [UInt8]) throws(TapError) -> (header: VirtioNetHeader?, length: Int)? {
+        try frame.withUnsafeMutableBytes { bytes in Result { () throws(TapError) in try receive(into: bytes) } }.get()
+    }
+
+    /// `send` of an array.
+    public func send(_ frame: [UInt8], header: VirtioNetHeader = VirtioNetHeader()) throws(TapError) -> Int? {
+        try frame.withUnsafeBytes { bytes in Result { () throws(TapError) in try send(bytes, header: header) } }.get()
+    }
+
     /// One read or write: retried on EINTR, nil on EAGAIN.
     private func transfer(_ call: String, _ body: () -> Int) throws(TapError) -> Int? {
         while true {
