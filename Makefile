@@ -92,7 +92,9 @@ demo: build demo-deps
 
 # tapctl against ip in the same run; not part of check (timings are not assertions).
 bench: build
+	$(SWIFT) build -c release --product TapBench --static-swift-stdlib
 	@$(MAKE) --no-print-directory install-missing PACKAGES="$$(command -v hyperfine >/dev/null || echo hyperfine) \
+		$$(command -v cc >/dev/null || echo gcc) \
 		$$(test -x /usr/bin/time || echo time) $$(command -v ip >/dev/null || echo iproute2) \
 		$$(command -v perf >/dev/null || echo linux-perf) $$(command -v valgrind >/dev/null || echo valgrind)"
 	$(SUDO) scripts/in-netns env TAPCTL="$(CURDIR)/$(BIN)" scripts/bench

@@ -22,6 +22,8 @@ let package = Package(
         // The README's library example, built by make check and run by the
         // kernel tests: TapCore's public API only. Never installed.
         .executableTarget(name: "TapResponder", dependencies: ["TapCore"], path: "Examples/TapResponder"),
+        // make bench: frames per second through TapQueue, beside scripts/framebench.c.
+        .executableTarget(name: "TapBench", dependencies: ["TapCore"], path: "Examples/TapBench"),
         // Run by the kernel tests under `tapctl exec`; never installed.
         .executableTarget(name: "TapctlTestHelper", dependencies: ["TapCore", "CTapShim"], path: "Tests/Helper"),
         .testTarget(name: "KernelTests", dependencies: ["TapCore", "TapctlTestHelper", "TapResponder"]),

@@ -109,13 +109,8 @@ extension TapQueue {
     /// header (nil on a queue without IFF_VNET_HDR) and the frame's length.
     public func receive(into frame: UnsafeMutableRawBufferPointer) throws(TapError) -> (header: VirtioNetHeader?, length: Int)? {
         guard headerSize > 0 else { return try read(into: frame).map { (nil, $0) } }
-        return try withUnsafeTemporaryAllocation(byteCount: headerSize, alignment: 8) { (header) throws(TapError) in
-            let received = try withUnsafeTemporaryAllocation(of: iovec.self, capacity: 2) { (vectors) throws(TapError) in
-                vectors[0] = iovec(iov_base: header.baseAddress, iov_len: header.count)
-                vectors[1] = iovec(iov_base: frame.baseAddress, iov_len: frame.count)
-                return try transfer("readv") { descriptor.system.readv(fileDescriptor, UnsafeBufferPointer(vectors)) }
-            }
-            guard let received else { return nil }
+        return try withVectors(frame) { (header, vectors) throws(TapError) in
+            guard let received = try transfer("readv", { descriptor.system.readv(fileDescriptor, vectors) }) else { return nil }
             guard received >= headerSize else { throw .system("readv: a frame shorter than its virtio-net header", .EIO) }
             return (try VirtioNetHeader(bytes: UnsafeRawBufferPointer(header)), received - headerSize)
         }
@@ -125,14 +120,24 @@ extension TapQueue {
     /// IFF_VNET_HDR the header is not sent); returns the frame's bytes written.
     public func send(_ frame: UnsafeRawBufferPointer, header: VirtioNetHeader = VirtioNetHeader()) throws(TapError) -> Int? {
         guard headerSize > 0 else { return try write(frame) }
-        return try withUnsafeTemporaryAllocation(byteCount: headerSize, alignment: 8) { (bytes) throws(TapError) in
+        return try withVectors(UnsafeMutableRawBufferPointer(mutating: frame)) { (bytes, vectors) throws(TapError) in
             header.encode(into: bytes)
-            let sent = try withUnsafeTemporaryAllocation(of: iovec.self, capacity: 2) { (vectors) throws(TapError) in
-                vectors[0] = iovec(iov_base: bytes.baseAddress, iov_len: bytes.count)
-                vectors[1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: frame.baseAddress), iov_len: frame.count)
-                return try transfer("writev") { descriptor.system.writev(fileDescriptor, UnsafeBufferPointer(vectors)) }
-            }
-            return sent.map { max(0, $0 - headerSize) }
+            return try transfer("writev") { descriptor.system.writev(fileDescriptor, vectors) }.map { max(0, $0 - headerSize) }
+        }
+    }
+
+    /// One stack allocation for a frame's header bytes and the two iovecs,
+    /// header then `frame`: the per-frame path allocates nothing on the heap.
+    private func withVectors<T>(_ frame: UnsafeMutableRawBufferPointer,
+                                _ body: (UnsafeMutableRawBufferPointer, UnsafeBufferPointer<iovec>) throws(TapError) -> T)
+        throws(TapError) -> T {
+        // iovecs 0 and 1 point at header and frame; the space after them holds
+        // the header itself (any size another program set the device to).
+        try withUnsafeTemporaryAllocation(of: iovec.self, capacity: 2 + (headerSize + 15) / 16) { (space) throws(TapError) in
+            let header = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(space)[32...].prefix(headerSize))
+            space[0] = iovec(iov_base: header.baseAddress, iov_len: headerSize)
+            space[1] = iovec(iov_base: frame.baseAddress, iov_len: frame.count)
+            return try body(header, UnsafeBufferPointer(rebasing: space[0..<2]))
         }
     }
 

@@ -61,7 +61,8 @@ public struct VirtioNetHeader: Equatable, Sendable {
             bytes[offset] = UInt8(truncatingIfNeeded: value)
             bytes[offset + 1] = UInt8(truncatingIfNeeded: value >> 8)
         }
-        for index in bytes.indices { bytes[index] = 0 }
+        guard let base = bytes.baseAddress else { return }
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: bytes.count)
         guard bytes.count >= 2 else { return }
         bytes[0] = flags.rawValue
         bytes[1] = segmentation.rawValue | (ecn ? 0x80 : 0)
