@@ -1,21 +1,21 @@
 /// Netlink message and attribute encoding and parsing (RFC 3549, linux/netlink.h):
 /// pure functions over bytes, so malformed input is tested without a socket.
-public enum Netlink {
-    public static let headerLength = 16
+enum Netlink {
+    static let headerLength = 16
     static let attributeHeaderLength = 4
     /// NLA_F_NESTED and NLA_F_NET_BYTEORDER live in the type's top bits.
     static let attributeTypeMask: UInt16 = 0x3fff
 
-    public static func align(_ length: Int) -> Int { (length + 3) & ~3 }
+    static func align(_ length: Int) -> Int { (length + 3) & ~3 }
 
-    public struct Message: Equatable, Sendable {
-        public var type: UInt16
-        public var flags: UInt16
-        public var sequence: UInt32
-        public var port: UInt32
-        public var payload: [UInt8]
+    struct Message: Equatable, Sendable {
+        var type: UInt16
+        var flags: UInt16
+        var sequence: UInt32
+        var port: UInt32
+        var payload: [UInt8]
 
-        public init(type: UInt16, flags: UInt16, sequence: UInt32, port: UInt32 = 0, payload: [UInt8]) {
+        init(type: UInt16, flags: UInt16, sequence: UInt32, port: UInt32 = 0, payload: [UInt8]) {
             self.type = type
             self.flags = flags
             self.sequence = sequence
@@ -24,7 +24,7 @@ public enum Netlink {
         }
 
         /// The message as the kernel expects it: header, payload, padding to 4 bytes.
-        public var encoded: [UInt8] {
+        var encoded: [UInt8] {
             var out: [UInt8] = []
             out.reserveCapacity(Netlink.align(Netlink.headerLength + payload.count))
             out.appendNative(UInt32(Netlink.headerLength + payload.count))
@@ -38,45 +38,45 @@ public enum Netlink {
         }
     }
 
-    public struct Attribute: Equatable, Sendable {
-        public var type: UInt16
-        public var payload: [UInt8]
+    struct Attribute: Equatable, Sendable {
+        var type: UInt16
+        var payload: [UInt8]
 
-        public init(type: UInt16, payload: [UInt8]) {
+        init(type: UInt16, payload: [UInt8]) {
             self.type = type
             self.payload = payload
         }
 
-        public init(type: UInt16, string: String) {
+        init(type: UInt16, string: String) {
             self.init(type: type, payload: Array(string.utf8) + [0])
         }
 
-        public init(type: UInt16, uint32: UInt32) {
+        init(type: UInt16, uint32: UInt32) {
             var bytes: [UInt8] = []
             bytes.appendNative(uint32)
             self.init(type: type, payload: bytes)
         }
 
-        public init(nested type: UInt16, _ children: [Attribute]) {
+        init(nested type: UInt16, _ children: [Attribute]) {
             self.init(type: type | 0x8000, payload: Netlink.encode(children))
         }
 
-        public var string: String? {
+        var string: String? {
             guard let end = payload.firstIndex(of: 0) else { return nil }
             return String(decoding: payload[..<end], as: UTF8.self)
         }
 
-        public var uint8: UInt8? { payload.count == 1 ? payload[0] : nil }
+        var uint8: UInt8? { payload.count == 1 ? payload[0] : nil }
 
-        public var uint32: UInt32? { payload.count == 4 ? payload.loadNative(UInt32.self, at: 0) : nil }
+        var uint32: UInt32? { payload.count == 4 ? payload.loadNative(UInt32.self, at: 0) : nil }
     }
 
-    public enum ParseError: Error, Equatable, Sendable {
+    enum ParseError: Error, Equatable, Sendable {
         case truncated(at: Int)
         case badLength(at: Int)
     }
 
-    public static func encode(_ attributes: [Attribute]) -> [UInt8] {
+    static func encode(_ attributes: [Attribute]) -> [UInt8] {
         var out: [UInt8] = []
         for attribute in attributes {
             out.appendNative(UInt16(attributeHeaderLength + attribute.payload.count))
@@ -88,7 +88,7 @@ public enum Netlink {
     }
 
     /// Splits a datagram into messages; a length that runs past the end or below a header is an error.
-    public static func messages(in bytes: [UInt8]) throws(ParseError) -> [Message] {
+    static func messages(in bytes: [UInt8]) throws(ParseError) -> [Message] {
         var out: [Message] = []
         var offset = 0
         while offset < bytes.count {
@@ -108,7 +108,7 @@ public enum Netlink {
     }
 
     /// Splits an attribute stream (the part after a fixed family header) into attributes.
-    public static func attributes(in bytes: ArraySlice<UInt8>) throws(ParseError) -> [Attribute] {
+    static func attributes(in bytes: ArraySlice<UInt8>) throws(ParseError) -> [Attribute] {
         var out: [Attribute] = []
         var offset = bytes.startIndex
         while offset < bytes.endIndex {
@@ -124,7 +124,7 @@ public enum Netlink {
     }
 
     /// The errno of an NLMSG_ERROR payload: 0 is an acknowledgement.
-    public static func errorCode(of message: Message) throws(ParseError) -> Int32 {
+    static func errorCode(of message: Message) throws(ParseError) -> Int32 {
         guard message.payload.count >= 4 else { throw .truncated(at: 0) }
         return Int32(bitPattern: message.payload.loadNative(UInt32.self, at: 0))
     }

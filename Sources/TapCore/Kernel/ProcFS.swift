@@ -48,12 +48,12 @@ enum ProcFS {
 /// /proc/PID/fdinfo. Only processes whose network namespace is ours are counted,
 /// since fdinfo names the device but not its namespace; without CAP_SYS_PTRACE
 /// only the caller's own processes are visible.
-public enum Holders {
+enum Holders {
     /// Every holder of every device. `excludingSelf` leaves this process out,
     /// for a scan made while it holds a temporary queue of its own.
     /// `expected`, when known, is how many queues the devices have in all: the
     /// scan stops once it has found them.
-    public static func scan(excludingSelf: Bool = false, expecting expected: Int? = nil) -> [String: [Holder]] {
+    static func scan(excludingSelf: Bool = false, expecting expected: Int? = nil) -> [String: [Holder]] {
         let ownNamespace = ProcFS.link("/proc/self/ns/net")
         let ownPID = getpid()
         var result: [String: [Holder]] = [:]
