@@ -74,7 +74,9 @@ extension TapControl {
         let name = request.name.value
         var result = AppliedDevice(name: name, action: .error)
         do throws(TapError) {
+            // In helper mode a declared device is the caller's, as one it creates is.
             try policy?.device(name)
+            try policy?.checkOwnership(request)
             guard let current else {
                 result.action = .created
                 if !options.check { _ = try create(request) }
