@@ -7,27 +7,43 @@ import CLibcap
 /// replace what the test is about. Each follows the C convention: a negative
 /// result with `errno` set.
 public struct SystemCalls: Sendable {
+    /// ioctl's third argument: each request takes a pointer or an integer by value.
     public enum IoctlArgument {
+        /// A pointer to the argument: a struct ifreq, an int to read or write.
         case pointer(UnsafeMutableRawPointer)
+        /// An integer by value (TUNSETPERSIST, TUNSETOWNER, TUNSETGROUP, TUNSETOFFLOAD).
         case value(UInt)
     }
 
+    /// open(2): the new descriptor.
     public var open: @Sendable (_ path: UnsafePointer<CChar>, _ flags: CInt) -> CInt
+    /// close(2).
     public var close: @Sendable (_ fd: CInt) -> CInt
+    /// ioctl(2), the argument by pointer or by value as the request takes it.
     public var ioctl: @Sendable (_ fd: CInt, _ request: UInt, _ argument: IoctlArgument) -> CInt
+    /// socket(2): the netlink, ethtool and Unix sockets.
     public var socket: @Sendable (_ domain: CInt, _ type: CInt, _ proto: CInt) -> CInt
+    /// connect(2), the address as the bytes of a struct sockaddr (a sockaddr_un for `send`).
     public var connect: @Sendable (_ fd: CInt, _ address: UnsafeRawBufferPointer) -> CInt
+    /// send(2): netlink requests.
     public var send: @Sendable (_ fd: CInt, _ buffer: UnsafeRawBufferPointer, _ flags: CInt) -> Int
+    /// sendmsg(2): descriptors passed in an SCM_RIGHTS control message.
     public var sendmsg: @Sendable (_ fd: CInt, _ message: UnsafePointer<msghdr>, _ flags: CInt) -> Int
+    /// recv(2): netlink replies, and a receiver's answer to a handoff.
     public var recv: @Sendable (_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer, _ flags: CInt) -> Int
+    /// poll(2) on one descriptor: how many are ready, 0 when `milliseconds` passed first.
     public var poll: @Sendable (_ fd: CInt, _ events: Int16, _ milliseconds: CInt) -> CInt
     /// fcntl with an integer argument (F_GETFD, F_SETFD, F_DUPFD_CLOEXEC).
     public var fcntl: @Sendable (_ fd: CInt, _ command: CInt, _ argument: CInt) -> CInt
+    /// dup2(2): handed-over descriptors moved to the numbers a program expects.
     public var dup2: @Sendable (_ fd: CInt, _ target: CInt) -> CInt
     /// A frame in or out of a queue: read and write, readv and writev.
     public var read: @Sendable (_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer) -> Int
+    /// write(2): one frame.
     public var write: @Sendable (_ fd: CInt, _ buffer: UnsafeRawBufferPointer) -> Int
+    /// readv(2): one frame over several buffers (header, then frame).
     public var readv: @Sendable (_ fd: CInt, _ vectors: UnsafeBufferPointer<iovec>) -> Int
+    /// writev(2): one frame from several buffers.
     public var writev: @Sendable (_ fd: CInt, _ vectors: UnsafeBufferPointer<iovec>) -> Int
     /// Whether CAP_NET_ADMIN is in the calling thread's effective set.
     public var netAdminEffective: @Sendable () -> Bool
@@ -35,6 +51,7 @@ public struct SystemCalls: Sendable {
     /// with EPERM when the permitted set does not hold it.
     public var setNetAdminEffective: @Sendable (_ on: Bool) -> CInt
 
+    /// The real calls: Glibc, the ioctl and fcntl wrappers of CTapShim, and libcap.
     public static let live = SystemCalls(
         open: { path, flags in Glibc.open(path, flags) },
         close: { fd in Glibc.close(fd) },

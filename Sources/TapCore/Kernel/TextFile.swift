@@ -2,6 +2,7 @@ import Glibc
 
 /// Whole small files read as text: /proc entries, the access list, batch files.
 public enum TextFile {
+    /// The whole file at `path`, opened read-only and close-on-exec; throws the errno of open or read.
     public static func read(_ path: String) throws(Errno) -> String {
         let fd = try retryingEINTR { open(path, O_RDONLY | O_CLOEXEC) }
         defer { close(fd) }

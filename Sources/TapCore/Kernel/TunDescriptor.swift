@@ -4,9 +4,11 @@ import CTapShim
 /// A descriptor of /dev/net/tun, borrowed: the ioctls of the TUN driver on a
 /// descriptor someone else owns (an inherited fd) or on a `TapQueue`.
 public struct TunDescriptor: Sendable {
+    /// The descriptor number.
     public let rawValue: CInt
     let system: SystemCalls
 
+    /// Wraps `rawValue`, which stays the caller's: nothing here closes it. `system` is for tests.
     public init(_ rawValue: CInt, system: SystemCalls = .live) {
         self.rawValue = rawValue
         self.system = system
@@ -85,14 +87,18 @@ extension TunDescriptor {
 
     /// Device-wide and sticky: the size of the virtio-net header on every queue.
     public func vnetHeaderSize() throws(Errno) -> Int { try getInt(ctap_TUNGETVNETHDRSZ()) }
+    /// TUNSETVNETHDRSZ: EINVAL below 10. `TapControl.setVnetHeaderSize` allows 10, 12, 20 and 24 only.
     public func setVnetHeaderSize(_ size: Int) throws(Errno) { try setInt(ctap_TUNSETVNETHDRSZ(), size) }
 
     /// Device-wide and sticky: the send buffer of every queue's socket (INT_MAX is unlimited).
     public func sendBuffer() throws(Errno) -> Int { try getInt(ctap_TUNGETSNDBUF()) }
+    /// TUNSETSNDBUF: the send buffer of the queues open now (one attached later starts unlimited);
+    /// EINVAL for 0 or less.
     public func setSendBuffer(_ bytes: Int) throws(Errno) { try setInt(ctap_TUNSETSNDBUF(), bytes) }
 
     /// Little- or big-endian virtio-net headers for legacy (pre-1.0) guests.
     public func setVnetLittleEndian(_ on: Bool) throws(Errno) { try setInt(ctap_TUNSETVNETLE(), on ? 1 : 0) }
+    /// TUNSETVNETBE: EINVAL on a kernel built without CONFIG_TUN_VNET_CROSS_LE.
     public func setVnetBigEndian(_ on: Bool) throws(Errno) { try setInt(ctap_TUNSETVNETBE(), on ? 1 : 0) }
 
     /// TUNSETQUEUE: enables or disables this queue of a multiqueue device.

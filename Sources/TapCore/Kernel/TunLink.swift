@@ -2,18 +2,28 @@ import CTapShim
 
 /// A tun/tap device as rtnetlink describes it (IFLA_TUN_* inside IFLA_LINKINFO).
 public struct TunLink: Equatable, Sendable {
+    /// IFLA_IFNAME: the device's name.
     public var name: String
+    /// ifi_index: the interface index.
     public var index: Int32
+    /// IFLA_TUN_TYPE: tun or tap.
     public var mode: TunMode
+    /// IFLA_TUN_PI: frames carry the 4-byte packet information header (no IFF_NO_PI).
     public var packetInfo: Bool
+    /// IFLA_TUN_VNET_HDR: frames carry a virtio-net header (IFF_VNET_HDR).
     public var vnetHeader: Bool
+    /// IFLA_TUN_PERSIST: the device outlives its last queue (TUNSETPERSIST).
     public var persistent: Bool
+    /// IFLA_TUN_MULTI_QUEUE: made with IFF_MULTI_QUEUE.
     public var multiQueue: Bool
     /// nil when unset: then the owner check does not apply.
     public var owner: UInt32?
+    /// IFLA_TUN_GROUP; nil when unset: then the group check does not apply.
     public var group: UInt32?
     /// Attached and detached queues; rtnetlink gives them for multiqueue devices only.
     public var queues: UInt32
+    /// IFLA_TUN_NUM_DISABLED_QUEUES: queues detached with TUNSETQUEUE, not in `queues`; they still
+    /// count toward the 256.
     public var disabledQueues: UInt32
     /// IFLA_CARRIER: the TUN driver turns the carrier on when a queue attaches
     /// and off when the last one goes, so for a single-queue device it says
@@ -48,19 +58,29 @@ public struct TunLink: Equatable, Sendable {
 
 /// One entry of an RTM_GETLINK reply: any device, and its tun details when it is one.
 public struct Link: Equatable, Sendable {
+    /// IFLA_IFNAME: the device's name.
     public var name: String
+    /// IFLA_INFO_KIND: "tun", "bridge", "veth"...; nil for a device without one (lo, a NIC).
     public var kind: String?
+    /// The IFLA_TUN_* details when `kind` is "tun", else nil.
     public var tun: TunLink?
+    /// ifi_index: the interface index, which changes are sent to.
     public var index: Int32 = 0
     /// ifi_flags: IFF_UP and the rest.
     public var flags: UInt32 = 0
+    /// IFLA_MTU, in bytes.
     public var mtu: UInt32?
+    /// IFLA_MIN_MTU: the lowest MTU the driver accepts.
     public var minMTU: UInt32?
+    /// IFLA_MAX_MTU: the highest MTU the driver accepts.
     public var maxMTU: UInt32?
+    /// IFLA_ADDRESS: the hardware address (6 bytes for a tap); nil when there is none (a tun).
     public var address: [UInt8]?
     /// The bridge or bond this device is enslaved to, by index.
     public var master: Int32?
+    /// IFLA_TXQLEN: the transmit queue length, in packets.
     public var txQueueLength: UInt32?
+    /// IFLA_GROUP: the device group, 0 unless set (`delete` uses one to remove devices in a batch).
     public var group: UInt32?
 
     init(name: String, kind: String?, tun: TunLink?) {

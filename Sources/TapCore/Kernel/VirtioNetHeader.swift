@@ -4,6 +4,7 @@
 /// kernel left undone (a checksum to finish, a segmentation to do) under the
 /// offloads the queue accepted; on a frame written it asks the kernel to do it.
 public struct VirtioNetHeader: Equatable, Sendable {
+    /// The bits of the flags byte (VIRTIO_NET_HDR_F_*).
     public struct Flags: OptionSet, Hashable, Sendable {
         public let rawValue: UInt8
         public init(rawValue: UInt8) { self.rawValue = rawValue }
@@ -19,7 +20,9 @@ public struct VirtioNetHeader: Equatable, Sendable {
         case none = 0, tcp4 = 1, udp = 3, tcp6 = 4, udpL4 = 5
     }
 
+    /// flags: a checksum to finish, or one verified.
     public var flags: Flags = []
+    /// gso_type without the ECN bit.
     public var segmentation: Segmentation = .none
     /// VIRTIO_NET_HDR_GSO_ECN, the bit beside gso_type.
     public var ecn = false
@@ -27,7 +30,9 @@ public struct VirtioNetHeader: Equatable, Sendable {
     public var headerLength: UInt16 = 0
     /// gso_size: the payload of each segment.
     public var segmentSize: UInt16 = 0
+    /// csum_start: the offset in the frame where checksumming starts.
     public var checksumStart: UInt16 = 0
+    /// csum_offset: where the checksum goes, counted from `checksumStart`.
     public var checksumOffset: UInt16 = 0
     /// num_buffers (12 bytes and more): how many buffers a merged frame spans.
     public var buffers: UInt16 = 0

@@ -3,14 +3,19 @@ import CTapShim
 
 /// What `apply` did, or with `check` would do, to one device.
 public struct AppliedDevice: Equatable, Sendable {
+    /// Created, changed in place, unchanged, replaced (deleted and made again), deleted by
+    /// `prune`, or not converged (`error`).
     public enum Action: String, Sendable {
         case created, changed, unchanged, replaced, deleted, error
     }
 
+    /// The device's name.
     public var name: String
+    /// What was done, or with `check` would be.
     public var action: Action
     /// What differed, each as "what before -> after" ("mtu 1500 -> 9000").
     public var changes: [String] = []
+    /// Why the device did not converge; set with `.error` only.
     public var error: TapError?
 }
 
@@ -25,6 +30,7 @@ public struct ApplyOptions: Sendable {
     /// not declared.
     public var prune: String?
 
+    /// Check, replace and prune all off.
     public init() {}
 }
 

@@ -3,20 +3,29 @@ import CTapShim
 
 /// What `TapControl.create` makes.
 public struct CreateRequest: Sendable {
+    /// The device's owner (TUNSETOWNER): when there is one, attaching without CAP_NET_ADMIN needs its uid.
     public enum Owner: Equatable, Sendable {
         /// The caller's effective uid: no other unprivileged user can attach.
         case caller
         /// No owner: with no group either, any user who can open /dev/net/tun can attach.
         case none
+        /// This uid.
         case user(uid_t)
     }
 
+    /// The name, or a template such as "tap%d" that the kernel numbers.
     public var name: InterfaceName
+    /// IFF_TAP (the default) or IFF_TUN.
     public var mode: TunMode = .tap
+    /// IFF_MULTI_QUEUE: the device can take more than one queue.
     public var multiQueue = false
+    /// IFF_VNET_HDR: queues carry a virtio-net header before each frame.
     public var vnetHeader = false
+    /// Keep the 4-byte packet information header before each frame (no IFF_NO_PI).
     public var packetInfo = false
+    /// TUNSETOWNER: the caller unless said otherwise.
     public var owner: Owner = .caller
+    /// TUNSETGROUP; nil for none. When set, unprivileged attaching also needs membership of it.
     public var group: gid_t?
     /// Accept an existing device of the same mode, multiqueue flag, and the owner
     /// and group when they were named, instead of failing with `alreadyExists`.
@@ -25,6 +34,7 @@ public struct CreateRequest: Sendable {
     /// made persistent. Not applied to an existing device under `existOK`.
     public var link = LinkSettings()
 
+    /// A single-queue tap without vnet header or packet information, owned by the caller.
     public init(name: InterfaceName) {
         self.name = name
     }

@@ -2,20 +2,26 @@ import Glibc
 
 /// What `exec` and `send` open and configure before handing descriptors over.
 public struct HandoffRequest: Sendable {
+    /// The device whose queues to open; under `create`, the device made is named by `create.name`.
     public var name: InterfaceName
+    /// Queues to open, 1 to 256; more than one needs a multiqueue device (so made under `create`).
     public var queues = 1
     /// One /dev/vhost-net descriptor per queue.
     public var vhostNet = false
     /// Open the queues with IFF_VNET_HDR, as a VMM wants them.
     public var vnetHeader = true
+    /// TUNSETOFFLOAD once the queues are open, as `TapControl.setOffloads` does; nil leaves them.
     public var offloads: Offloads?
+    /// TUNSETVNETHDRSZ once the queues are open (10, 12, 20 or 24); nil leaves it.
     public var vnetHeaderSize: Int?
+    /// TUNSETSNDBUF once the queues are open, in bytes; nil leaves it.
     public var sendBuffer: Int?
     /// Make the device (with IFF_TUN_EXCL) rather than open an existing one.
     public var create: CreateRequest?
     /// With `create`: keep the device after the queues close.
     public var persist = false
 
+    /// One queue of the existing device `name`, with IFF_VNET_HDR, its settings left alone.
     public init(name: InterfaceName) {
         self.name = name
     }
@@ -25,8 +31,11 @@ public struct HandoffRequest: Sendable {
 /// Closed when it goes out of scope, which also removes a device that this
 /// handoff created without persist.
 public struct Handoff: ~Copyable {
+    /// The device's name as the kernel reports it (a template's result under `create`).
     public let name: String
+    /// The queues' descriptors, first queue first; `takeQueue` and `place` change them.
     public private(set) var tapFDs: [CInt]
+    /// The /dev/vhost-net descriptors, one per queue; empty without `vhostNet`.
     public private(set) var vhostFDs: [CInt]
     /// This call made the device persistent; undone by `rollBack`.
     let createdPersistent: Bool

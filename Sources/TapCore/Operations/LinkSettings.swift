@@ -4,8 +4,10 @@ import CLibcap
 
 /// An Ethernet address, as `--mac` takes it.
 public struct MACAddress: Equatable, Sendable, CustomStringConvertible {
+    /// The six bytes, as written left to right.
     public let bytes: [UInt8]
 
+    /// Why a text is no address a device can take; carried by `TapError.invalidMAC`.
     public enum Problem: Error, Equatable, Sendable, CustomStringConvertible {
         case malformed(String), multicast(String), zero
 
@@ -68,19 +70,27 @@ public struct MACAddress: Equatable, Sendable, CustomStringConvertible {
 
 /// The `ip link set` part of a VM launcher's job, applied in one call.
 public struct LinkSettings: Equatable, Sendable {
+    /// Join the bridge of that name, or leave the one the device is a port of.
     public enum Bridge: Equatable, Sendable {
         case attach(String)
         case detach
     }
 
+    /// IFF_UP in ifi_flags: true brings the device up, false down; nil leaves it.
     public var up: Bool?
+    /// IFLA_MTU in bytes, within IFLA_MIN_MTU..IFLA_MAX_MTU (`mtuRange` before the device exists); nil leaves it.
     public var mtu: UInt32?
+    /// IFLA_ADDRESS, for a tap only; nil leaves it.
     public var mac: MACAddress?
+    /// IFLA_MASTER: join a bridge or leave one; nil leaves it as it is.
     public var bridge: Bridge?
+    /// IFLA_TXQLEN, in packets; nil leaves it.
     public var txQueueLength: UInt32?
 
+    /// Nothing to change.
     public init() {}
 
+    /// Every setting is nil: nothing to change.
     public var isEmpty: Bool { self == LinkSettings() }
 
     /// The MTU the kernel gives a new tap.

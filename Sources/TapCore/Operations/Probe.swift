@@ -13,6 +13,7 @@ public struct KernelProbe: Equatable, Sendable {
     public var offloads: [Offloads: Bool]?
     /// The virtio-net header sizes 10, 12, 20 and 24, accepted or not.
     public var vnetHeaderSizes: [Int: Bool]?
+    /// TUNSETVNETLE accepted: little-endian headers for legacy (pre-1.0) guests.
     public var vnetLittleEndian: Bool?
     /// Needs CONFIG_TUN_VNET_CROSS_LE.
     public var vnetBigEndian: Bool?
@@ -21,6 +22,7 @@ public struct KernelProbe: Equatable, Sendable {
     /// Why the fields that are nil were not tested.
     public var untested: String?
 
+    /// The sizes `probeKernel` tries with TUNSETVNETHDRSZ: the keys of `vnetHeaderSizes`.
     public static let vnetHeaderSizesTried = [10, 12, 20, 24]
 
     /// What can be known without opening /dev/net/tun.
@@ -43,6 +45,7 @@ public struct KernelProbe: Equatable, Sendable {
 public struct DeviceProbe: Sendable {
     /// The device, with the processes holding it other than this one.
     public var device: TapControl.Device
+    /// `device.link`: the device as rtnetlink describes it.
     public var link: TunLink { device.link }
     /// The flags of the queue probed (an inherited one, or a temporary one);
     /// nil for a device in use, probed without a queue.
@@ -60,6 +63,7 @@ public struct DeviceProbe: Sendable {
     /// its own: TUNSETSNDBUF sets the queues open at the time, and a queue
     /// attached later starts unlimited, so a temporary queue's says nothing.
     public var sendBuffer: Int?
+    /// What the TUN driver supports (`TapControl.probeKernel`).
     public var kernel: KernelProbe
     /// Why the values that need a queue are nil: the device is in use, and
     /// tapctl never adds a queue to a device in use.

@@ -3,10 +3,12 @@ import Glibc
 /// The operations on tun/tap devices in the caller's network namespace.
 /// Every system call goes through `system`, which tests may replace.
 public struct TapControl: Sendable {
+    /// The system calls every operation makes: `.live` outside tests.
     public let system: SystemCalls
     /// Privileged-helper mode's access list for the caller; nil outside it.
     public let policy: HelperPolicy?
 
+    /// Operations through `system`, under privileged-helper mode's `policy` when one is given.
     public init(system: SystemCalls = .live, policy: HelperPolicy? = nil) {
         self.system = system
         self.policy = policy
@@ -14,7 +16,11 @@ public struct TapControl: Sendable {
 
     /// A device as `list` and `show` report it.
     public struct Device: Equatable, Sendable {
+        /// The device; for a single-queue one, `queues` is 1 when its carrier is on or a
+        /// process holds it, else 0.
         public var link: TunLink
+        /// The processes in this namespace holding its queues, from /proc; without
+        /// CAP_SYS_PTRACE, only the caller's own.
         public var holders: [Holder]
 
         /// The kernel reports queue counts for multiqueue devices only; a
@@ -38,6 +44,8 @@ public struct TapControl: Sendable {
         return links.sorted { $0.name < $1.name }.map { Device(link: $0, holders: holders[$0.name] ?? []) }
     }
 
+    /// The tun/tap device called `name`, with its holders (a /proc scan). Throws `notFound`,
+    /// `notTunTap` for a device of another kind, and `system` when rtnetlink fails.
     public func show(_ name: InterfaceName) throws(TapError) -> Device {
         let link = try link(name)
         return Device(link: link, holders: Holders.scan()[link.name] ?? [])

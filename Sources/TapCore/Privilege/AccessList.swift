@@ -10,22 +10,30 @@ import Glibc
 /// PATTERN is a shell pattern (fnmatch). A deny that matches wins over any
 /// allow; nothing matching means no. '#' starts a comment.
 public struct AccessList: Equatable, Sendable {
+    /// Where `load` reads the list.
     public static let path = "/etc/tapctl/acl"
 
+    /// Whom a rule applies to: a uid, the members of a gid, or every user.
     public enum Subject: Equatable, Sendable {
         case user(uid_t)
         case group(gid_t)
         case all
     }
 
+    /// What a rule's pattern names: a device or a bridge.
     public enum Object: String, Equatable, Sendable {
         case device, bridge
     }
 
+    /// One allow or deny line.
     public struct Rule: Equatable, Sendable {
+        /// allow, or false for deny.
         public var allow: Bool
+        /// user:, group: or all, names resolved to ids when the list was parsed.
         public var subject: Subject
+        /// device or bridge.
         public var object: Object
+        /// The shell pattern (fnmatch) a name must match.
         public var pattern: String
     }
 
@@ -40,10 +48,13 @@ public struct AccessList: Equatable, Sendable {
         /// Devices owned by one user in a network namespace.
         public var devices = 16
 
+        /// The defaults: 16 queues, txqueuelen 10000, 16 devices.
         public init() {}
     }
 
+    /// The allow and deny lines, in file order (order does not matter: a deny wins).
     public var rules: [Rule]
+    /// The limit lines; the defaults for those not given.
     public var limits = Limits()
 
     /// Parses the file's bytes. Lines are split on the byte '\n'; a carriage
@@ -94,6 +105,7 @@ public struct AccessList: Equatable, Sendable {
         }
     }
 
+    /// Parses `text` as its UTF-8 bytes. Throws `TapError.accessListMalformed`.
     public init(parsing text: String) throws(TapError) {
         try self.init(parsing: Array(text.utf8))
     }

@@ -9,16 +9,19 @@ public enum Accounts {
         return id
     }
 
+    /// A name, or a decimal id. (gid_t)-1 means "unset" to the kernel and is refused.
     public static func groupID(_ text: String) throws(TapError) -> gid_t {
         if let id = numericID(text) { return id }
         guard let id = lookup({ getgrnam_r(text, $0, $1, $2, $3) }, { $0.gr_gid }) else { throw .unknownGroup(text) }
         return id
     }
 
+    /// The name of `uid` (getpwuid_r), or nil when it has none.
     public static func userName(_ uid: uid_t) -> String? {
         lookup({ getpwuid_r(uid, $0, $1, $2, $3) }, { String(cString: $0.pw_name) })
     }
 
+    /// The name of `gid` (getgrgid_r), or nil when it has none.
     public static func groupName(_ gid: gid_t) -> String? {
         lookup({ getgrgid_r(gid, $0, $1, $2, $3) }, { String(cString: $0.gr_name) })
     }

@@ -4,11 +4,14 @@ import CTapShim
 
 /// A user to become before handing descriptors to a program.
 public struct Identity: Equatable, Sendable {
+    /// The uid to take: real, effective and saved.
     public var uid: uid_t
+    /// The primary gid to take: real, effective and saved.
     public var gid: gid_t
     /// Supplementary groups.
     public var groups: [gid_t]
 
+    /// An identity from its ids.
     public init(uid: uid_t, gid: gid_t, groups: [gid_t]) {
         self.uid = uid
         self.gid = gid
@@ -62,6 +65,7 @@ public enum Capabilities {
         guard cap_set_proc(empty) == 0 else { throw .capabilities("cap_set_proc", .current) }
     }
 
+    /// Whether `capability` is in the calling thread's effective set; false when it cannot be read.
     public static func hasEffective(_ capability: cap_value_t) -> Bool {
         guard let current = cap_get_proc() else { return false }
         defer { cap_free(UnsafeMutableRawPointer(current)) }

@@ -43,10 +43,14 @@ public enum PrivilegedHelper {
 /// the kernel's own attach check, and a device is changed only through a queue
 /// of it that tapctl holds.
 public struct HelperPolicy: Sendable {
+    /// The access list in force.
     public var rules: AccessList
+    /// The real user the helper acts for.
     public var uid: uid_t
+    /// That user's gids, primary first: what group: rules match.
     public var groups: [gid_t]
 
+    /// The policy of `rules` for the user `uid`, a member of `groups`.
     public init(rules: AccessList, uid: uid_t, groups: [gid_t]) {
         self.rules = rules
         self.uid = uid
@@ -59,6 +63,7 @@ public struct HelperPolicy: Sendable {
         return HelperPolicy(rules: try AccessList.load(), uid: uid, groups: groups)
     }
 
+    /// The access list's limits.
     public var limits: AccessList.Limits { rules.limits }
 
     func device(_ name: String) throws(TapError) {

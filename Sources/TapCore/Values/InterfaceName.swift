@@ -1,6 +1,7 @@
 /// A network interface name or `%d` template, checked the way the kernel's
 /// dev_valid_name() and dev_alloc_name() check it, before any system call.
 public struct InterfaceName: Hashable, Sendable, CustomStringConvertible {
+    /// The name as given: 1 to 15 bytes.
     public let value: String
     /// True for a template such as "tap%d", which the kernel numbers.
     public let isTemplate: Bool
@@ -8,6 +9,7 @@ public struct InterfaceName: Hashable, Sendable, CustomStringConvertible {
     /// IFNAMSIZ less the terminating NUL.
     public static let maxLength = 15
 
+    /// What is wrong with a name, carried by `TapError.invalidName`; read after "the name".
     public enum Problem: Error, Equatable, Sendable, CustomStringConvertible {
         case empty, tooLong(Int), dotName, forbiddenCharacter(String), notUTF8, badTemplate, templateNotAllowed
 

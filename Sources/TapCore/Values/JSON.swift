@@ -11,7 +11,9 @@ public enum JSON: Equatable, Sendable {
 
     public static func == (lhs: JSON, rhs: JSON) -> Bool { lhs.text == rhs.text }
 
+    /// An integer, or null for nil.
     public static func optional<T: BinaryInteger>(_ value: T?) -> JSON { value.map { .int(Int64($0)) } ?? .null }
+    /// A string, or null for nil.
     public static func optional(_ value: String?) -> JSON { value.map { .string($0) } ?? .null }
 
     /// Compact serialization, one line.

@@ -4,17 +4,25 @@ public struct Offloads: OptionSet, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
+    /// TUN_F_CSUM: frames may come with a checksum to finish (VIRTIO_NET_HDR_F_NEEDS_CSUM);
+    /// every other offload needs it.
     public static let csum = Offloads(rawValue: 0x01)
+    /// TUN_F_TSO4: TCP over IPv4 may come unsegmented.
     public static let tso4 = Offloads(rawValue: 0x02)
+    /// TUN_F_TSO6: TCP over IPv6 may come unsegmented.
     public static let tso6 = Offloads(rawValue: 0x04)
+    /// TUN_F_TSO_ECN: unsegmented TCP may carry ECN (CWR); needs tso4 or tso6.
     public static let ecn = Offloads(rawValue: 0x08)
     /// Accepted and ignored since Linux 4.14.
     public static let ufo = Offloads(rawValue: 0x10)
     /// 6.2+, and only together with uso6.
     public static let uso4 = Offloads(rawValue: 0x20)
+    /// TUN_F_USO6: UDP over IPv6 may come unsegmented; 6.2+, only together with uso4.
     public static let uso6 = Offloads(rawValue: 0x40)
     /// 6.17+.
     public static let udpTunnel = Offloads(rawValue: 0x80)
+    /// TUN_F_UDP_TUNNEL_GSO_CSUM (6.17+): UDP-tunnelled frames with an outer UDP checksum may come
+    /// unsegmented; needs udpTunnel.
     public static let udpTunnelCsum = Offloads(rawValue: 0x100)
 
     /// Names as the command line spells them, in bit order.
@@ -23,11 +31,13 @@ public struct Offloads: OptionSet, Hashable, Sendable, CustomStringConvertible {
         (.uso4, "uso4"), (.uso6, "uso6"), (.udpTunnel, "udp-tunnel"), (.udpTunnelCsum, "udp-tunnel-csum"),
     ]
 
+    /// The offloads in the set by name, in bit order.
     public var names: [String] { Self.names.filter { contains($0.0) }.map(\.1) }
 
     /// "none" for the empty set.
     public var description: String { isEmpty ? "none" : names.joined(separator: ",") }
 
+    /// What is wrong with an offload list or set, carried by `TapError.offloadProblem`.
     public enum Problem: Error, Equatable, Sendable, CustomStringConvertible {
         case unknown(String)
         case empty

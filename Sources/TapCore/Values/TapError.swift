@@ -1,9 +1,13 @@
 /// A process holding a tun/tap queue open.
 public struct Holder: Hashable, Sendable {
+    /// The process id.
     public let pid: Int32
+    /// Its name, from /proc/PID/comm ("?" when unreadable).
     public let command: String
+    /// The descriptor, in that process, of its /dev/net/tun queue.
     public let fd: Int32
 
+    /// A holder from its pid, command and descriptor.
     public init(pid: Int32, command: String, fd: Int32) {
         self.pid = pid
         self.command = command
@@ -13,8 +17,11 @@ public struct Holder: Hashable, Sendable {
 
 /// A process and the queues of one device it holds.
 public struct HoldingProcess: Equatable, Sendable {
+    /// The process id.
     public let pid: Int32
+    /// Its name, from /proc/PID/comm.
     public let command: String
+    /// Its descriptors of the device's queues, in the order found.
     public let fds: [Int32]
 }
 
@@ -43,33 +50,61 @@ extension HoldingProcess {
 /// Every failure TapCore reports, with the kernel's reason already decoded.
 /// `message` is a phrase for after "tapctl: <command> <device>: ".
 public enum TapError: Error, Equatable, Sendable {
+    /// `InterfaceName` refused a name: the text and what is wrong with it.
     case invalidName(String, InterfaceName.Problem)
+    /// Opening /dev/net/tun failed: missing (ENOENT), no driver (ENODEV, ENXIO), no permission.
     case tunUnavailable(Errno)
+    /// `create`: TUNSETIFF with IFF_TUN_EXCL said EBUSY, so a device of that name exists.
     case alreadyExists(String)
+    /// `create` under `existOK`: the existing device is not the one asked for, and how.
     case existsDifferently(String, differences: [String])
+    /// No device of that name in this namespace.
     case notFound(String)
+    /// The device is not tun/tap; `kind` is its IFLA_INFO_KIND, if any.
     case notTunTap(String, kind: String?)
+    /// A process holds a queue of the device, which tapctl leaves alone: the holders /proc shows (maybe none).
     case inUse(String, holders: [Holder])
+    /// `create`: a multiqueue device gained a stranger's queue before TUNSETOWNER, so it was deleted.
     case intruder(String, holders: [Holder])
+    /// Creating a device: TUNSETIFF said EPERM, for want of CAP_NET_ADMIN.
     case needsNetAdmin(String)
+    /// Attaching a queue, or TUNSETQUEUE, said EPERM: not the owner or in the group, and no CAP_NET_ADMIN.
     case notPermitted(String, owner: UInt32?, group: UInt32?)
+    /// The descriptor is not open (EBADF).
     case notOpen(fd: CInt)
+    /// The descriptor is not /dev/net/tun: TUNGETIFF said ENOTTY, EINVAL or EOPNOTSUPP.
     case notTunDescriptor(fd: CInt)
+    /// A /dev/net/tun descriptor attached to no device: TUNGETIFF said EBADFD.
     case unattachedDescriptor(fd: CInt)
+    /// No user of that name.
     case unknownUser(String)
+    /// No group of that name.
     case unknownGroup(String)
+    /// TUNSETOWNER or TUNSETGROUP said EINVAL: the id has no mapping in this user namespace.
     case unmappedID(String)
+    /// Giving up or raising privilege failed: the step (setuid, cap_set_proc...) and its errno.
     case capabilities(String, Errno)
+    /// An offload list that does not parse, or a set that breaks a kernel rule; found before TUNSETOFFLOAD.
     case offloadProblem(Offloads.Problem)
+    /// A text that is no unicast, non-zero MAC address.
     case invalidMAC(MACAddress.Problem)
+    /// TUNSETOFFLOAD said EINVAL to a valid set: the offloads refused, and the set kept (nil if unknown).
     case offloadsRefused(String, refused: [String], kept: Offloads?)
+    /// TUNSETQUEUE said EINVAL: the queue is attached or detached already, or the device is not multiqueue.
     case queueRefused(fd: CInt, String)
+    /// More than one queue asked of a single-queue device.
     case notMultiQueue(String, queues: Int)
+    /// TUNSETIFF said E2BIG: the queues, detached ones included, would pass 256.
     case tooManyQueues(String, queues: Int)
+    /// Opening /dev/vhost-net failed.
     case vhostUnavailable(Errno)
+    /// `Handoff.place`: a number in the range is open already (inherited) and would be overwritten.
     case descriptorTaken(fd: CInt)
+    /// A setting out of range or in conflict, a bad declaration, a malformed virtio-net header: the phrase says.
     case invalidSetting(String)
+    /// The access list cannot be opened or read: privileged-helper mode allows nothing.
     case accessListMissing(Errno)
+    /// A line of the access list does not parse: privileged-helper mode allows nothing.
     case accessListMalformed(line: Int, String)
     /// The access list, or a directory above it, is not kept as root keeps it.
     case accessListInsecure(String, String)
@@ -81,28 +116,42 @@ public enum TapError: Error, Equatable, Sendable {
     /// The device behind a name is not the one that was read (deleted and
     /// made again, or renamed, meanwhile): nothing was changed.
     case identityChanged(String)
+    /// A pattern that matches no tun/tap device.
     case noMatch(String)
+    /// `NetworkNamespace.enter`: the namespace file does not exist.
     case noNamespace(String, path: String)
+    /// setns said EINVAL: the file is not a network namespace.
     case notANamespace(String)
+    /// setns said EPERM: entering a network namespace needs CAP_SYS_ADMIN.
     case namespacePermission(String)
     /// The errno is nil for "needs CAP_NET_ADMIN".
     case settingRefused(String, setting: String, Errno?, applied: [String])
+    /// `send --socket PATH`: the path does not fit a sockaddr_un (1 to 107 bytes).
     case socketPath(String)
+    /// `bridgeHelper`: the inherited descriptor is not a socket (ENOTSOCK).
     case notASocket(fd: CInt)
     /// `send --socket PATH`: something other than a socket is there.
     case notASocketFile(String)
     /// exec --user/--group without the privilege to switch identity.
     case cannotBecome(uid: UInt32, gid: UInt32)
+    /// `send --socket PATH`: nothing is there (ENOENT).
     case socketMissing(String)
+    /// `send --socket PATH`: a socket nobody listens on (ECONNREFUSED).
     case socketRefused(String)
+    /// The receiver closed the connection before reading the descriptors (EPIPE, ECONNRESET).
     case peerClosed(String)
+    /// `send`: the receiver neither answered nor closed the connection within the timeout.
     case peerSilent(String, milliseconds: CInt)
+    /// Any other failure: the call or step that failed, and its errno.
     case system(String, Errno)
 
+    /// The kind of failure; tapctl exits with a status for each (usage 2, permission 3,
+    /// not found 4, exists 5, busy 6, failure 1).
     public enum Category: Sendable {
         case usage, permission, notFound, exists, busy, failure
     }
 
+    /// This error's kind; for some cases it depends on the errno or on whether the device is in use.
     public var category: Category {
         switch self {
         case .invalidName, .unknownUser, .unknownGroup, .offloadProblem, .invalidMAC, .invalidSetting: return .usage
@@ -124,6 +173,8 @@ public enum TapError: Error, Equatable, Sendable {
         }
     }
 
+    /// What went wrong, with the kernel's reason decoded: a phrase for after
+    /// "tapctl: <command> <device>: ".
     public var message: String {
         switch self {
         case .invalidName(_, let problem):
