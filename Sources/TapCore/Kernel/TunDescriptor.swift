@@ -90,7 +90,7 @@ extension TunDescriptor {
     /// TUNSETVNETHDRSZ: EINVAL below 10. `TapControl.setVnetHeaderSize` allows 10, 12, 20 and 24 only.
     public func setVnetHeaderSize(_ size: Int) throws(Errno) { try setInt(ctap_TUNSETVNETHDRSZ(), size) }
 
-    /// Device-wide and sticky: the send buffer of every queue's socket (INT_MAX is unlimited).
+    /// TUNGETSNDBUF: this queue's send buffer (INT_MAX is unlimited).
     public func sendBuffer() throws(Errno) -> Int { try getInt(ctap_TUNGETSNDBUF()) }
     /// TUNSETSNDBUF: the send buffer of the queues open now (one attached later starts unlimited);
     /// EINVAL for 0 or less.

@@ -70,7 +70,8 @@ extension TapControl {
         }
     }
 
-    /// Sets the send buffer of every queue (device-wide, sticky); returns the size in force.
+    /// Sets the send buffer of the device's queues open now (TUNSETSNDBUF; a queue attached later
+    /// starts unlimited) and returns this queue's, read back.
     public func setSendBuffer(_ bytes: Int, on tun: TunDescriptor) throws(TapError) -> Int {
         try SettingLimits.checkSendBuffer(bytes)
         do {
