@@ -1,0 +1,441 @@
+import XCTest
+import Foundation
+import Glibc
+@testable import TapCore
+
+/// The data path end to end: a real Linux guest (scripts/guest-image) boots
+/// under QEMU on the queues tapctl hands over, turns on four queue pairs,
+/// pings the host and moves a payload each way, checksums compared, while the
+/// test looks at the device and at QEMU from outside. Four ways in: `exec` of
+/// an existing tap, `exec --create`, QEMU's `-netdev bridge` with tapctl as
+/// its helper, and QEMU run as the tap's unprivileged owner. One boot each,
+/// 12-20 s under TCG on 2 cores, every wait bounded.
+final class GuestKernelTests: KernelTestCase {
+    private static let qemu = "/usr/bin/qemu-system-x86_64"
+    /// What `make check` builds with scripts/guest-image.
+    private static var image: String {
+        ProcessInfo.processInfo.environment["TAPCTL_GUEST"]
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/guest").path
+    }
+    private static let host = "10.77.0.1"
+    private static let port: UInt16 = 5000
+    private static let payloadBytes = 8 << 20
+    /// Per boot, from QEMU's start to its exit: four boots and the KVM trial stay under 3 minutes.
+    private static let bootSeconds: TimeInterval = 40
+
+    private func requireGuest() throws {
+        let ci = ProcessInfo.processInfo.environment["CI"] != nil
+        guard access(Self.qemu, X_OK) == 0 else {
+            if ci { XCTFail("make check installs qemu-system-x86 under CI") }
+            throw XCTSkip("qemu-system-x86 is not installed")
+        }
+        guard access(Self.image + "/vmlinuz", R_OK) == 0, access(Self.image + "/initrd.gz", R_OK) == 0 else {
+            if ci { XCTFail("make check builds the guest under CI") }
+            throw XCTSkip("no guest at \(Self.image): make check builds it (scripts/guest-image)")
+        }
+    }
+
+    func testExecHandsAGuestFourQueues() throws {
+        try requireGuest()
+        XCTAssertEqual(tapctl("create", "tap0", "--multiqueue", "--vnet-hdr", "--up").status, 0)
+        XCTAssertEqual(spawn(["ip", "addr", "add", "\(Self.host)/24", "dev", "tap0"]).status, 0)
+        let report = try boot("exec", queues: 4) {
+            [Self.binary, "exec", "tap0", "--queues", "4", "--"] + $0
+        } running: { pid, device in
+            try self.checkHeld(device, by: pid, queues: 4)
+            self.checkNoCapabilities(pid, uid: 0)
+        }
+        XCTAssertEqual(report.device, "tap0")
+        XCTAssertEqual(try link("tap0")?.queues, 0, "the queues closed with QEMU")
+        XCTAssertEqual(try link("tap0")?.disabledQueues, 0)
+        XCTAssertEqual(tapctl("delete", "tap0").status, 0)
+    }
+
+    func testExecCreateMakesADeviceThatGoesWithTheGuest() throws {
+        try requireGuest()
+        let report = try boot("exec --create", queues: 4) {
+            [Self.binary, "exec", "vm%d", "--create", "--queues", "4", "--"] + $0
+        } appeared: { device in
+            // The device exists only from here: the guest pings until the host answers.
+            XCTAssertEqual(spawn(["ip", "addr", "add", "\(Self.host)/24", "dev", device]).status, 0)
+            XCTAssertEqual(spawn(["ip", "link", "set", device, "up"]).status, 0)
+        } running: { pid, device in
+            try self.checkHeld(device, by: pid, queues: 4)
+            self.checkNoCapabilities(pid, uid: 0)
+        }
+        XCTAssertEqual(report.device, "vm0")
+        XCTAssertEqual(try tunLinks(), [], "gone with QEMU")
+    }
+
+    func testBridgeHelperHandsAGuestItsTap() throws {
+        try requireGuest()
+        _ = spawn(["ip", "link", "del", "br0"])
+        XCTAssertEqual(spawn(["ip", "link", "add", "br0", "type", "bridge"]).status, 0)
+        defer { _ = spawn(["ip", "link", "del", "br0"]) }
+        XCTAssertEqual(spawn(["ip", "addr", "add", "\(Self.host)/24", "dev", "br0"]).status, 0)
+        XCTAssertEqual(spawn(["ip", "link", "set", "br0", "up"]).status, 0)
+        // -netdev bridge has no queues option: one queue pair.
+        let report = try boot("bridge-helper", queues: 1, netdev: "bridge,id=n0,br=br0,helper=\(Self.binary) bridge-helper") {
+            $0
+        } running: { pid, device in
+            try self.checkHeld(device, by: pid, queues: 1)
+            XCTAssertEqual(try self.ipJSON("link", "show", "dev", device).first?["master"] as? String, "br0")
+        }
+        XCTAssertEqual(report.device, "tap0")
+        XCTAssertEqual(try tunLinks(), [], "gone with QEMU")
+    }
+
+    /// QEMU as uid 65534 with no capability: turning the guest's queues on
+    /// (TUNSETQUEUE) is the kernel's owner check, passed because the tap is its own.
+    func testTheTapsUnprivilegedOwnerRunsTheGuest() throws {
+        try requireGuest()
+        XCTAssertEqual(tapctl("create", "tap0", "--multiqueue", "--vnet-hdr", "--up", "--user", "nobody").status, 0)
+        XCTAssertEqual(spawn(["ip", "addr", "add", "\(Self.host)/24", "dev", "tap0"]).status, 0)
+        let report = try boot("exec --user nobody", queues: 4, owner: 65534) {
+            [Self.binary, "exec", "tap0", "--queues", "4", "--user", "nobody", "--no-new-privs", "--"] + $0
+        } running: { pid, device in
+            try self.checkHeld(device, by: pid, queues: 4)
+            self.checkNoCapabilities(pid, uid: 65534)
+        }
+        XCTAssertEqual(report.device, "tap0")
+        XCTAssertEqual(try link("tap0")?.queues, 0)
+        XCTAssertEqual(tapctl("delete", "tap0").status, 0)
+    }
+
+    /// `tapctl list --json`: the device has `queues` attached, none detached, all held by `pid`.
+    private func checkHeld(_ device: String, by pid: pid_t, queues: Int) throws {
+        let listed = tapctl("list", "--json")
+        let devices = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]] ?? []
+        let entry = try XCTUnwrap(devices.first { $0["name"] as? String == device }, listed.stdout)
+        XCTAssertEqual(entry["queues"] as? Int, queues, listed.stdout)
+        XCTAssertEqual(entry["detached_queues"] as? Int, 0, listed.stdout)
+        let processes = entry["processes"] as? [[String: Any]] ?? []
+        XCTAssertEqual(processes.map { $0["pid"] as? Int }, [Int(pid)], listed.stdout)
+        XCTAssertEqual((processes.first?["fds"] as? [Int])?.count, queues, listed.stdout)
+    }
+
+    private func checkNoCapabilities(_ pid: pid_t, uid: uid_t) {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        XCTAssertTrue(status.contains("Name:\tqemu-system-x86"), "tapctl became QEMU")
+        XCTAssertTrue(status.contains("Uid:\t\(uid)\t\(uid)\t\(uid)\t\(uid)"), status)
+        for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            XCTAssertTrue(status.contains("\(set):\t0000000000000000"), "\(set) of QEMU")
+        }
+    }
+
+    /// What one boot measured, printed as one line.
+    private struct Report {
+        var device = ""
+        var bootSeconds = 0.0, initUptime = "", upUptime = "", runSeconds = 0.0
+        var queuesAtInit = "", channels = "", ping = "", perQueue = ""
+        var sent = 0, sentSeconds = "", received = 0, receivedSeconds = ""
+        var features: [String] = [], tapOffloads: [String] = [], guestOffloads = ""
+    }
+
+    /// Boots the guest with `queues` queue pairs: `launch` turns QEMU's command
+    /// line into the one to start; `appeared` gets the tap once QEMU holds it;
+    /// `running` checks QEMU once the guest's eth0 is up. The guest's payload is
+    /// received, the host's sent, both compared, and the guest let go; QEMU is
+    /// killed on any failure. `owner`: QEMU's uid, who must read the images and
+    /// write the console log.
+    private func boot(_ path: String, queues: Int, owner: uid_t? = nil,
+                      netdev: String = "tap,id=n0,fds={fds},vhost=off",
+                      launch: ([String]) -> [String], appeared: (String) throws -> Void = { _ in },
+                      running: (pid_t, String) throws -> Void) throws -> Report {
+        let scratch = "/tmp/tapctl-guest-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false,
+                                                attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        var kernel = Self.image + "/vmlinuz", initrd = Self.image + "/initrd.gz"
+        if let owner {
+            // A clone under /root is out of another user's reach: QEMU gets copies.
+            for (source, copy) in [(kernel, scratch + "/vmlinuz"), (initrd, scratch + "/initrd.gz")] {
+                try FileManager.default.copyItem(atPath: source, toPath: copy)
+            }
+            (kernel, initrd) = (scratch + "/vmlinuz", scratch + "/initrd.gz")
+            XCTAssertEqual(chown(scratch, owner, gid_t(owner)), 0)
+        }
+        let console = scratch + "/console"
+        let payload = scratch + "/payload"
+        XCTAssertEqual(spawn(["dd", "if=/dev/urandom", "of=\(payload)", "bs=1M", "count=\(Self.payloadBytes >> 20)"]).status, 0)
+        let listener = try Listener(port: Self.port)
+        let device = queues > 1 ? "virtio-net-pci,netdev=n0,mq=on,vectors=\(2 * queues + 2)" : "virtio-net-pci,netdev=n0"
+        let argv = launch([Self.qemu, "-machine", "q35"] + Self.accelerator.arguments + [
+            "-m", "256M", "-smp", "2", "-nodefaults", "-display", "none", "-no-reboot",
+            "-serial", "file:\(console)", "-kernel", kernel, "-initrd", initrd,
+            "-append", "console=ttyS0 quiet panic=-1 tapctl.host=\(Self.host) tapctl.addr=10.77.0.2/24 "
+                + "tapctl.port=\(Self.port) tapctl.queues=\(queues) tapctl.mib=\(Self.payloadBytes >> 20)",
+            "-netdev", netdev, "-device", device,
+        ])
+        let started = Date()
+        let deadline = started + Self.bootSeconds
+        let qemu = try XCTUnwrap(start(argv))
+        var exited = false
+        defer {
+            if !exited {
+                kill(qemu.pid, SIGKILL)
+                let outcome = qemu.wait()
+                print("guest (\(path)) killed; QEMU said: \(outcome.stderr)console:\n\(Self.read(console))")
+            }
+        }
+        let guest = Guest(qemu: qemu, console: console, deadline: deadline)
+        var report = Report()
+
+        try guest.until("the tap held by QEMU") { try self.tunLinks().first.map { $0.queues + $0.disabledQueues == queues } ?? false }
+        report.device = try XCTUnwrap(try tunLinks().first).name
+        try appeared(report.device)
+        report.initUptime = try guest.line("init")["uptime"] ?? ""
+        report.bootSeconds = Date().timeIntervalSince(started)
+        // QEMU detaches the queues the guest has not turned on yet.
+        report.queuesAtInit = try tunLinks().first.map { "\($0.queues) attached, \($0.disabledQueues) detached" } ?? ""
+        let channels = try guest.line("channels")
+        report.channels = "\(channels["combined"] ?? "?") of \(channels["max"] ?? "?")"
+        XCTAssertEqual(channels["combined"], String(queues))
+        report.upUptime = try guest.line("eth0 up")["uptime"] ?? ""
+        try running(qemu.pid, report.device)
+        // QEMU set the tap's offloads from what the guest negotiated.
+        let probe = tapctl("probe", report.device, "--json")
+        let probed = try JSONSerialization.jsonObject(with: Data(probe.stdout.utf8)) as? [String: Any]
+        report.tapOffloads = probed?["offloads"] as? [String] ?? []
+
+        let fromGuest = try guest.receive(on: listener)
+        let receivedPath = scratch + "/received"
+        try fromGuest.write(to: URL(fileURLWithPath: receivedPath))
+        try guest.send(try Data(contentsOf: URL(fileURLWithPath: payload)), on: listener)
+        report.ping = try guest.line("ping").raw
+        let sent = try guest.line("sent"), received = try guest.line("received")
+        report.sent = Int(sent["bytes"] ?? "") ?? -1
+        report.sentSeconds = sent["seconds"] ?? ""
+        report.received = Int(received["bytes"] ?? "") ?? -1
+        report.receivedSeconds = received["seconds"] ?? ""
+        XCTAssertEqual(report.sent, Self.payloadBytes)
+        XCTAssertEqual(fromGuest.count, Self.payloadBytes)
+        XCTAssertEqual(sent["sha256"], Self.sha256(receivedPath), "what the guest sent is what the host received")
+        XCTAssertEqual(report.received, Self.payloadBytes)
+        XCTAssertEqual(received["sha256"], Self.sha256(payload), "what the host sent is what the guest received")
+        report.features = Self.virtioNetFeatures(try guest.line("features")["bits"] ?? "")
+        report.guestOffloads = try guest.line("offloads")["on"] ?? ""
+        report.perQueue = try guest.line("queues").raw
+
+        // Let the guest power off, and wait for QEMU to end.
+        try guest.release(on: listener)
+        try guest.until("QEMU to exit") { Self.hasExited(qemu.pid) }
+        let outcome = qemu.wait()
+        exited = true
+        report.runSeconds = Date().timeIntervalSince(started)
+        XCTAssertEqual(outcome.status, 0, outcome.stderr)
+        XCTAssertTrue(Self.read(console).contains("GUEST: done"))
+
+        var expected = ["CSUM", "GUEST_CSUM", "HOST_TSO4", "HOST_TSO6", "GUEST_TSO4", "GUEST_TSO6"]
+        if queues > 1 { expected.append("MQ") }
+        XCTAssertEqual(Set(expected).subtracting(report.features), [], "negotiated: \(report.features)")
+        XCTAssertEqual(Set(["csum", "tso4", "tso6"]).subtracting(report.tapOffloads), [], "tap offloads: \(report.tapOffloads)")
+        print(Self.describe(report, path: path))
+        return report
+    }
+
+    private static func describe(_ report: Report, path: String) -> String {
+        func rate(_ bytes: Int, _ seconds: String) -> String {
+            guard let seconds = Double(seconds), seconds > 0 else { return "?" }
+            return String(format: "%.1f MB/s", Double(bytes) / seconds / 1e6)
+        }
+        return """
+            guest (\(path)) on \(report.device) under \(accelerator.name):
+              /init \(String(format: "%.1f", report.bootSeconds)) s after QEMU started (guest uptime \(report.initUptime) s), \
+            eth0 up at \(report.upUptime) s, whole run \(String(format: "%.1f", report.runSeconds)) s
+              queues at /init: \(report.queuesAtInit); then \(report.channels) combined channels
+              ping \(report.ping)
+              guest to host \(report.sent) bytes in \(report.sentSeconds) s (\(rate(report.sent, report.sentSeconds))), \
+            host to guest \(report.received) bytes in \(report.receivedSeconds) s \
+            (\(rate(report.received, report.receivedSeconds))), sha256 equal both ways
+              negotiated \(report.features.joined(separator: ","))
+              tap offloads (set by QEMU) \(report.tapOffloads.joined(separator: ",")); guest offloads on \(report.guestOffloads)
+              packets per queue: \(report.perQueue)
+            """
+    }
+
+    /// The virtio-net feature bits (virtio spec 5.1.3) in sysfs's string of 0s and 1s, bit 0 first.
+    private static func virtioNetFeatures(_ bits: String) -> [String] {
+        let names = [0: "CSUM", 1: "GUEST_CSUM", 2: "CTRL_GUEST_OFFLOADS", 3: "MTU", 5: "MAC", 7: "GUEST_TSO4",
+                     8: "GUEST_TSO6", 9: "GUEST_ECN", 10: "GUEST_UFO", 11: "HOST_TSO4", 12: "HOST_TSO6", 13: "HOST_ECN",
+                     14: "HOST_UFO", 15: "MRG_RXBUF", 16: "STATUS", 17: "CTRL_VQ", 18: "CTRL_RX", 19: "CTRL_VLAN",
+                     20: "CTRL_RX_EXTRA", 21: "GUEST_ANNOUNCE", 22: "MQ", 23: "CTRL_MAC_ADDR", 28: "RING_INDIRECT_DESC",
+                     29: "RING_EVENT_IDX", 32: "VERSION_1", 33: "ACCESS_PLATFORM", 34: "RING_PACKED", 35: "IN_ORDER",
+                     40: "RING_RESET", 61: "RSC_EXT", 62: "STANDBY"]
+        return bits.enumerated().filter { $0.element == "1" }.map { names[$0.offset] ?? "bit\($0.offset)" }
+    }
+
+    private static func sha256(_ path: String) -> String {
+        String(spawn(["sha256sum", path]).stdout.prefix(64))
+    }
+
+    fileprivate static func read(_ path: String) -> String {
+        (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    }
+
+    /// Whether `pid` has ended (a zombie, not yet waited for), without reaping it.
+    fileprivate static func hasExited(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.range(of: ") ", options: .backwards) else { return true }
+        return stat[close.upperBound...].hasPrefix("Z")
+    }
+
+    /// KVM where the guest boots under it, TCG otherwise, decided once by
+    /// trying: the guest's /init (tapctl.probe powers off there) must come
+    /// within 10 s. /dev/kvm can exist and still hang a stock kernel (kvm_pvm).
+    private static let accelerator: (name: String, arguments: [String]) = {
+        let kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC)
+        guard kvm >= 0 else {
+            print("guest: no usable /dev/kvm (\(String(cString: strerror(errno)))): TCG")
+            return ("tcg", ["-accel", "tcg"])
+        }
+        close(kvm)
+        let console = "/tmp/tapctl-guest-kvm-\(getpid())"
+        defer { unlink(console) }
+        let started = Date()
+        guard let trial = start([qemu, "-machine", "q35", "-accel", "kvm", "-m", "256M", "-nodefaults", "-display", "none",
+                                 "-no-reboot", "-serial", "file:\(console)", "-kernel", image + "/vmlinuz",
+                                 "-initrd", image + "/initrd.gz", "-append", "console=ttyS0 quiet panic=-1 tapctl.probe"]) else {
+            return ("tcg", ["-accel", "tcg"])
+        }
+        while !hasExited(trial.pid) && Date().timeIntervalSince(started) < 10 { usleep(100_000) }
+        kill(trial.pid, SIGKILL)
+        let outcome = trial.wait()
+        guard outcome.status == 0, read(console).contains("GUEST: init") else {
+            print("guest: KVM did not bring the guest to /init in \(String(format: "%.1f", Date().timeIntervalSince(started))) s "
+                  + "(\(outcome.stderr.split(whereSeparator: \.isNewline).last { !$0.contains("warning:") } ?? "no error")): TCG")
+            return ("tcg", ["-accel", "tcg"])
+        }
+        // A user who cannot open /dev/kvm gets QEMU's own fallback.
+        return ("kvm", ["-accel", "kvm", "-accel", "tcg"])
+    }()
+}
+
+/// A running guest, watched through its console log; every wait ends by `deadline`
+/// or as soon as QEMU does.
+private struct Guest {
+    let qemu: Running
+    let console: String
+    let deadline: Date
+
+    private struct Timeout: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Polls `condition` every 50 ms.
+    func until(_ what: String, _ condition: () throws -> Bool) throws {
+        while try !condition() {
+            let log = GuestKernelTests.read(console)
+            if let failed = log.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("GUEST: failed") }) {
+                throw Timeout(description: "waiting for \(what): \(failed)")
+            }
+            if GuestKernelTests.hasExited(qemu.pid) {
+                throw Timeout(description: "QEMU exited while waiting for \(what)")
+            }
+            if Date() > deadline { throw Timeout(description: "no \(what) in time") }
+            usleep(50_000)
+        }
+    }
+
+    /// The rest of a console line "GUEST: WHAT ...", and its KEY=VALUE words.
+    struct Line {
+        let raw: String
+        var fields: [String: String] {
+            var fields: [String: String] = [:]
+            for word in raw.split(separator: " ") {
+                let parts = word.split(separator: "=", maxSplits: 1)
+                if parts.count == 2 { fields[String(parts[0])] = String(parts[1]) }
+            }
+            return fields
+        }
+        subscript(key: String) -> String? { fields[key] }
+    }
+
+    /// The console's first line "GUEST: WHAT ...", waited for.
+    func line(_ what: String) throws -> Line {
+        var found: Substring?
+        try until("GUEST: \(what)") {
+            // The serial console ends lines with \r\n, one Character.
+            found = GuestKernelTests.read(console).split(whereSeparator: \.isNewline).first { $0.hasPrefix("GUEST: \(what)") }
+            return found != nil
+        }
+        return Line(raw: String(found!.dropFirst("GUEST: ".count + what.count)).trimmingCharacters(in: .whitespaces))
+    }
+
+    /// Everything the guest's next connection sends, until it closes its side.
+    func receive(on listener: Listener) throws -> Data {
+        let connection = try accept(listener)
+        defer { close(connection) }
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            try wait(connection, for: POLLIN)
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(connection, $0.baseAddress, $0.count) }
+            guard count > 0 else {
+                if count < 0 && errno == EINTR { continue }
+                return data
+            }
+            data.append(contentsOf: buffer[..<count])
+        }
+    }
+
+    /// `data` to the guest's next connection, then the end of it.
+    func send(_ data: Data, on listener: Listener) throws {
+        let connection = try accept(listener)
+        defer { close(connection) }
+        var offset = 0
+        while offset < data.count {
+            try wait(connection, for: POLLOUT)
+            let count = data.withUnsafeBytes { write(connection, $0.baseAddress! + offset, data.count - offset) }
+            guard count > 0 else {
+                if count < 0 && errno == EINTR { continue }
+                throw Timeout(description: "sending to the guest: \(String(cString: strerror(errno)))")
+            }
+            offset += count
+        }
+    }
+
+    /// The guest's last connection, which it waits on before powering off: closed.
+    func release(on listener: Listener) throws {
+        close(try accept(listener))
+    }
+
+    private func accept(_ listener: Listener) throws -> CInt {
+        try wait(listener.fd, for: POLLIN)
+        // Not close-on-exec (no accept4 here); start() closes what a child should not get.
+        let connection = Glibc.accept(listener.fd, nil, nil)
+        guard connection >= 0 else { throw Timeout(description: "accept: \(String(cString: strerror(errno)))") }
+        return connection
+    }
+
+    private func wait(_ fd: CInt, for events: CInt) throws {
+        try until("the guest's connection") {
+            var entry = pollfd(fd: fd, events: Int16(events), revents: 0)
+            return poll(&entry, 1, 100) > 0
+        }
+    }
+}
+
+/// A TCP port in the namespace for the guest's three connections, one after
+/// another: it sends its payload, receives the host's, and waits to be let go.
+private final class Listener {
+    let fd: CInt
+
+    init(port: UInt16) throws {
+        fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        var one: CInt = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard fd >= 0, bound == 0, listen(fd, 4) == 0 else {
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        }
+    }
+
+    deinit { close(fd) }
+}
