@@ -13,7 +13,7 @@ SWIFT ?= swift
 BIN := .build/release/tapctl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps demo-deps check-deps install-missing check fuzz demo bench install uninstall deb clean
+.PHONY: all build deps demo-deps check-deps install-missing guest check fuzz demo bench install uninstall deb clean
 
 all: build
 
@@ -70,14 +70,22 @@ $(DEBROOT):
 	mmdebstrap --quiet --variant=minbase --include=man-db,libcap2 bookworm $@.tmp.tar
 	mv $@.tmp.tar $@
 
+# The Linux guest GuestKernelTests boots: a Debian cloud kernel and an initramfs
+# of busybox-static, the virtio-net modules and the host's ethtool, fetched with
+# apt-get download and unpacked, never installed (busybox-static would replace
+# Debian's busybox), cached in .build/guest. Built here, not by the test: the
+# test's network namespace has no way out to the mirror.
+guest: check-deps
+	scripts/guest-image .build/guest
+
 # Unit tests run anywhere. The kernel tests drive $(BIN) against the real TUN
 # driver inside a throwaway network namespace; without root they skip, and under
 # CI (CI set) a skip is a failure.
-check: build check-deps deb $(DEBROOT)
+check: build check-deps deb $(DEBROOT) guest
 	mandoc -Tlint -W warning man/tapctl.8
 	$(SWIFT) build --build-tests
 	@if [ "$$(id -u)" = 0 ]; then \
-		scripts/in-netns env TAPCTL_KERNEL_TESTS=1 TAPCTL_BIN="$(CURDIR)/$(BIN)" $(SWIFT) test --skip-build --disable-swift-testing; \
+		scripts/in-netns env TAPCTL_KERNEL_TESTS=1 TAPCTL_BIN="$(CURDIR)/$(BIN)" TAPCTL_GUEST="$(CURDIR)/.build/guest" $(SWIFT) test --skip-build --disable-swift-testing; \
 	else \
 		echo "not root: the kernel tests will skip"; \
 		TAPCTL_BIN="$(CURDIR)/$(BIN)" $(SWIFT) test --skip-build --disable-swift-testing; \

@@ -103,16 +103,20 @@ final class GuestKernelTests: KernelTestCase {
         XCTAssertEqual(tapctl("delete", "tap0").status, 0)
     }
 
+    /// The device's object in `tapctl list --json` (the only device, without a name).
+    private func listed(_ device: String? = nil) throws -> [String: Any]? {
+        let devices = try JSONSerialization.jsonObject(with: Data(tapctl("list", "--json").stdout.utf8)) as? [[String: Any]]
+        return devices?.first { device == nil || $0["name"] as? String == device }
+    }
+
     /// `tapctl list --json`: the device has `queues` attached, none detached, all held by `pid`.
     private func checkHeld(_ device: String, by pid: pid_t, queues: Int) throws {
-        let listed = tapctl("list", "--json")
-        let devices = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]] ?? []
-        let entry = try XCTUnwrap(devices.first { $0["name"] as? String == device }, listed.stdout)
-        XCTAssertEqual(entry["queues"] as? Int, queues, listed.stdout)
-        XCTAssertEqual(entry["detached_queues"] as? Int, 0, listed.stdout)
+        let entry = try XCTUnwrap(try listed(device))
+        XCTAssertEqual(entry["queues"] as? Int, queues, "\(entry)")
+        XCTAssertEqual(entry["detached_queues"] as? Int, 0, "\(entry)")
         let processes = entry["processes"] as? [[String: Any]] ?? []
-        XCTAssertEqual(processes.map { $0["pid"] as? Int }, [Int(pid)], listed.stdout)
-        XCTAssertEqual((processes.first?["fds"] as? [Int])?.count, queues, listed.stdout)
+        XCTAssertEqual(processes.map { $0["pid"] as? Int }, [Int(pid)], "\(entry)")
+        XCTAssertEqual((processes.first?["fds"] as? [Int])?.count, queues, "\(entry)")
     }
 
     private func checkNoCapabilities(_ pid: pid_t, uid: uid_t) {
@@ -182,13 +186,17 @@ final class GuestKernelTests: KernelTestCase {
         let guest = Guest(qemu: qemu, console: console, deadline: deadline)
         var report = Report()
 
-        try guest.until("the tap held by QEMU") { try self.tunLinks().first.map { $0.queues + $0.disabledQueues == queues } ?? false }
-        report.device = try XCTUnwrap(try tunLinks().first).name
+        func count(_ entry: [String: Any]?) -> (attached: Int, detached: Int) {
+            (entry?["queues"] as? Int ?? 0, entry?["detached_queues"] as? Int ?? 0)
+        }
+        try guest.until("the tap's queues held") { let held = count(try self.listed()); return held.attached + held.detached == queues }
+        report.device = try XCTUnwrap(try listed()?["name"] as? String)
         try appeared(report.device)
         report.initUptime = try guest.line("init")["uptime"] ?? ""
         report.bootSeconds = Date().timeIntervalSince(started)
         // QEMU detaches the queues the guest has not turned on yet.
-        report.queuesAtInit = try tunLinks().first.map { "\($0.queues) attached, \($0.disabledQueues) detached" } ?? ""
+        let atInit = count(try listed(report.device))
+        report.queuesAtInit = "\(atInit.attached) attached, \(atInit.detached) detached"
         let channels = try guest.line("channels")
         report.channels = "\(channels["combined"] ?? "?") of \(channels["max"] ?? "?")"
         XCTAssertEqual(channels["combined"], String(queues))
@@ -323,11 +331,16 @@ private struct Guest {
         let description: String
     }
 
+    /// The console's complete lines (the serial port ends them with \r\n, one Character).
+    private func lines() -> [Substring] {
+        let log = GuestKernelTests.read(console)
+        return log[..<(log.lastIndex { $0.isNewline } ?? log.startIndex)].split(whereSeparator: \.isNewline)
+    }
+
     /// Polls `condition` every 50 ms.
     func until(_ what: String, _ condition: () throws -> Bool) throws {
         while try !condition() {
-            let log = GuestKernelTests.read(console)
-            if let failed = log.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("GUEST: failed") }) {
+            if let failed = lines().first(where: { $0.hasPrefix("GUEST: failed") }) {
                 throw Timeout(description: "waiting for \(what): \(failed)")
             }
             if GuestKernelTests.hasExited(qemu.pid) {
@@ -356,8 +369,7 @@ private struct Guest {
     func line(_ what: String) throws -> Line {
         var found: Substring?
         try until("GUEST: \(what)") {
-            // The serial console ends lines with \r\n, one Character.
-            found = GuestKernelTests.read(console).split(whereSeparator: \.isNewline).first { $0.hasPrefix("GUEST: \(what)") }
+            found = lines().first { $0.hasPrefix("GUEST: \(what)") }
             return found != nil
         }
         return Line(raw: String(found!.dropFirst("GUEST: ".count + what.count)).trimmingCharacters(in: .whitespaces))
