@@ -14,18 +14,19 @@ let handoffOptions = [
     OptionSpec("tun", parent: "create", "with --create: a tun device"),
     OptionSpec("multiqueue", parent: "create", "with --create: multiqueue even with one queue"),
     OptionSpec("pi", parent: "create", "with --create: keep the packet information header"),
+] + linkOptions.map { OptionSpec($0.name, value: $0.value, parent: "create", "with --create: " + $0.help) } + [
     OptionSpec("user", value: "USER", "become USER (its uid, group and supplementary groups) before handing over; with --create, the owner"),
     OptionSpec("group", value: "GROUP", "become GROUP; with --create, the device's group"),
     OptionSpec("no-new-privs", "set PR_SET_NO_NEW_PRIVS, so setuid programs gain nothing"),
 ]
 
-let createOnlyOptions = ["persist", "tun", "multiqueue", "pi"]
+let createOnlyOptions = ["persist", "tun", "multiqueue", "pi"] + linkOptions.map(\.name)
 
 /// The handoff an `exec` or `send` command line asks for, and the identity to take.
 func handoffRequest(_ invocation: Invocation) throws(Failure) -> (HandoffRequest, Identity?) {
     let command = invocation.command.name
     let create = invocation.has("create")
-    if !create, let option = createOnlyOptions.first(where: invocation.has) {
+    if !create, let option = createOnlyOptions.first(where: { invocation.has($0) || invocation.values[$0] != nil }) {
         throw .usage(command: command, message: "option '--\(option)' needs --create")
     }
     guard let operand = invocation.operands.first else { throw .usage(command: command, message: "missing NAME") }
@@ -47,6 +48,7 @@ func handoffRequest(_ invocation: Invocation) throws(Failure) -> (HandoffRequest
         device.mode = invocation.has("tun") ? .tun : .tap
         device.multiQueue = invocation.has("multiqueue")
         device.packetInfo = invocation.has("pi")
+        device.link = try linkSettings(invocation)
         if invocation.values["user"] != nil, let identity { device.owner = .user(identity.uid) }
         if invocation.values["group"] != nil { device.group = identity?.gid }
         request.create = device

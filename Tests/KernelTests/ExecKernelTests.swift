@@ -94,6 +94,29 @@ final class ExecKernelTests: KernelTestCase {
         XCTAssertEqual(tapctl("exec", "vm0", "--create", "--", "true").status, 5, "--create never takes an existing device")
     }
 
+    /// QEMU does not bring a tap up: --create takes create's link settings and
+    /// applies them before COMMAND runs (and before --persist); a bad one leaves nothing.
+    func testCreateConfiguresTheDeviceBeforeHandingItOver() throws {
+        _ = spawn(["ip", "link", "del", "br9"])
+        XCTAssertEqual(spawn(["ip", "link", "add", "br9", "type", "bridge"]).status, 0)
+        defer { _ = spawn(["ip", "link", "del", "br9"]) }
+        let shown = tapctl("exec", "vm%d", "--create", "--queues", "2", "--up", "--mtu", "1400", "--bridge", "br9", "--",
+                           "ip", "-j", "link", "show", "{ifname}")
+        XCTAssertEqual(shown.status, 0, shown.stderr)
+        let seen = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [[String: Any]])?.first)
+        XCTAssertEqual(seen["mtu"] as? Int, 1400)
+        XCTAssertEqual(seen["master"] as? String, "br9")
+        XCTAssertEqual((seen["flags"] as? [String])?.contains("UP"), true)
+        XCTAssertEqual(try tunLinks(), [], "gone with its queues")
+        XCTAssertEqual(tapctl("exec", "vm%d", "--create", "--persist", "--mtu", "1300", "--", "true").status, 0)
+        XCTAssertEqual(try link("vm0")?.persistent, true)
+        XCTAssertEqual(sysfs("vm0", "mtu"), "1300")
+        XCTAssertEqual(tapctl("delete", "vm0").status, 0)
+        let refused = tapctl("exec", "vm%d", "--create", "--persist", "--bridge", "nobr9", "--", "true")
+        XCTAssertEqual(refused.stderr, "tapctl: exec vm%d: no bridge named nobr9\n")
+        XCTAssertEqual(try tunLinks(), [], "nothing made")
+    }
+
     func testACommandThatCannotRunLeavesNothingBehind() throws {
         let missing = tapctl("exec", "vm%d", "--create", "--persist", "--", "/nonexistent/vmm", "-x")
         XCTAssertEqual(missing.status, 127)

@@ -200,6 +200,16 @@ final class HandoffParserTests: XCTestCase {
         XCTAssertEqual(identity?.gid, 0)
     }
 
+    func testCreateTakesLinkSettings() throws {
+        guard case .run(let invocation) = try Parser.parse(
+            ["exec", "vm%d", "--create", "--queues", "4", "--up", "--mtu", "9000", "--bridge", "br0", "--", "qemu"])
+        else { return XCTFail() }
+        let (request, _) = try handoffRequest(invocation)
+        XCTAssertEqual(request.create?.link.up, true)
+        XCTAssertEqual(request.create?.link.mtu, 9000)
+        XCTAssertEqual(request.create?.link.bridge, .attach("br0"))
+    }
+
     func testUsageErrors() {
         let cases: [([String], String)] = [
             (["exec", "tap0"], "tapctl: exec: missing COMMAND after -- (see 'tapctl exec --help')"),
@@ -209,6 +219,7 @@ final class HandoffParserTests: XCTestCase {
             (["exec", "tap%d", "--", "true"],
              "tapctl: exec tap%d: the name is a template; name an existing device"),
             (["exec", "tap0", "--persist", "--", "true"], "tapctl: exec: option '--persist' needs --create (see 'tapctl exec --help')"),
+            (["exec", "tap0", "--bridge", "br0", "--", "true"], "tapctl: exec: option '--bridge' needs --create (see 'tapctl exec --help')"),
             (["exec", "tap0", "--queues", "0", "--", "true"],
              "tapctl: exec: queues '0' is not a number from 1 to 256 (see 'tapctl exec --help')"),
             (["exec", "tap0", "--queues", "257", "--", "true"],

@@ -57,28 +57,33 @@ extension TapControl {
     /// or a kill at any point leaves either nothing or a complete device: until
     /// persist, closing the descriptor removes the device.
     public func create(_ request: CreateRequest) throws(TapError) -> (name: String, created: Bool) {
-        let settings = request.link.isEmpty ? request.link : try validate(request.link, device: nil, mode: request.mode)
-        let device: OpenDevice
         do {
-            device = try make(request, persistent: settings.isEmpty)
+            return (try make(configured: request, persistent: true).name, true)
         } catch .alreadyExists(let name) where request.existOK {
             try checkExisting(request)
             return (name, false)
         }
-        guard !settings.isEmpty else { return (device.name, true) }
-        // Not yet persistent: on any failure, closing the queue removes the device,
-        // so nothing stays changed.
+    }
+
+    /// Makes a device as `make` does, its link settings checked first and
+    /// applied before it is made persistent: until then, on any failure,
+    /// closing the queue removes the device, so nothing stays changed. How
+    /// `create`, and `exec` and `send` with `--create`, make theirs.
+    func make(configured request: CreateRequest, persistent: Bool) throws(TapError) -> OpenDevice {
+        let settings = request.link.isEmpty ? request.link : try validate(request.link, device: nil, mode: request.mode)
+        let device = try make(request, persistent: persistent && settings.isEmpty)
+        guard !settings.isEmpty else { return device }
         do {
             _ = try apply(settings, to: try self.device(named: device.name))
         } catch .settingRefused(let name, let setting, let errno, _) {
             throw .settingRefused(name, setting: setting, errno, applied: [])
         }
         do {
-            try device.queue.descriptor.setPersistent(true)
+            if persistent { try device.queue.descriptor.setPersistent(true) }
         } catch {
             throw .system("TUNSETPERSIST", error)
         }
-        return (device.name, true)
+        return device
     }
 
     /// Makes a device, with its owner and group, and returns its first queue,

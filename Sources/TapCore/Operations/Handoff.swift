@@ -16,7 +16,8 @@ public struct HandoffRequest: Sendable {
     public var vnetHeaderSize: Int?
     /// TUNSETSNDBUF once the queues are open, in bytes; nil leaves it.
     public var sendBuffer: Int?
-    /// Make the device (with IFF_TUN_EXCL) rather than open an existing one.
+    /// Make the device (with IFF_TUN_EXCL, its link settings applied before any
+    /// queue is handed out) rather than open an existing one.
     public var create: CreateRequest?
     /// With `create`: keep the device after the queues close.
     public var persist = false
@@ -133,7 +134,7 @@ extension TapControl {
         if var create = request.create {
             if request.queues > 1 { create.multiQueue = true }
             create.vnetHeader = request.vnetHeader
-            let device = try make(create, persistent: request.persist)
+            let device = try make(configured: create, persistent: request.persist)
             createdPersistent = request.persist
             name = device.name
             flags = create.flags.subtracting(.tunExcl)
