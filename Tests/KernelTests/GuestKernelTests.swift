@@ -52,17 +52,18 @@ final class GuestKernelTests: KernelTestCase {
         XCTAssertEqual(tapctl("delete", "tap0").status, 0)
     }
 
+    /// A launcher's whole job in one call: the device made, bridged and up
+    /// (the host's address is the bridge's), held by QEMU, gone with it.
     func testExecCreateMakesADeviceThatGoesWithTheGuest() throws {
         try requireGuest()
+        makeBridge()
+        defer { _ = spawn(["ip", "link", "del", "br0"]) }
         let report = try boot("exec --create", queues: 4) {
-            [Self.binary, "exec", "vm%d", "--create", "--queues", "4", "--"] + $0
-        } appeared: { device in
-            // The device exists only from here: the guest pings until the host answers.
-            XCTAssertEqual(spawn(["ip", "addr", "add", "\(Self.host)/24", "dev", device]).status, 0)
-            XCTAssertEqual(spawn(["ip", "link", "set", device, "up"]).status, 0)
+            [Self.binary, "exec", "vm%d", "--create", "--queues", "4", "--bridge", "br0", "--up", "--"] + $0
         } running: { pid, device in
             try self.checkHeld(device, by: pid, queues: 4)
             self.checkNoCapabilities(pid, uid: 0)
+            XCTAssertEqual(try self.ipJSON("link", "show", "dev", device).first?["master"] as? String, "br0")
         }
         XCTAssertEqual(report.device, "vm0")
         XCTAssertEqual(try tunLinks(), [], "gone with QEMU")
@@ -70,11 +71,8 @@ final class GuestKernelTests: KernelTestCase {
 
     func testBridgeHelperHandsAGuestItsTap() throws {
         try requireGuest()
-        _ = spawn(["ip", "link", "del", "br0"])
-        XCTAssertEqual(spawn(["ip", "link", "add", "br0", "type", "bridge"]).status, 0)
+        makeBridge()
         defer { _ = spawn(["ip", "link", "del", "br0"]) }
-        XCTAssertEqual(spawn(["ip", "addr", "add", "\(Self.host)/24", "dev", "br0"]).status, 0)
-        XCTAssertEqual(spawn(["ip", "link", "set", "br0", "up"]).status, 0)
         // -netdev bridge has no queues option: one queue pair.
         let report = try boot("bridge-helper", queues: 1, netdev: "bridge,id=n0,br=br0,helper=\(Self.binary) bridge-helper") {
             $0
@@ -101,6 +99,14 @@ final class GuestKernelTests: KernelTestCase {
         XCTAssertEqual(report.device, "tap0")
         XCTAssertEqual(try link("tap0")?.queues, 0)
         XCTAssertEqual(tapctl("delete", "tap0").status, 0)
+    }
+
+    /// br0, up, with the host's address: the guest's tap joins it.
+    private func makeBridge() {
+        _ = spawn(["ip", "link", "del", "br0"])
+        XCTAssertEqual(spawn(["ip", "link", "add", "br0", "type", "bridge"]).status, 0)
+        XCTAssertEqual(spawn(["ip", "addr", "add", "\(Self.host)/24", "dev", "br0"]).status, 0)
+        XCTAssertEqual(spawn(["ip", "link", "set", "br0", "up"]).status, 0)
     }
 
     /// The device's object in `tapctl list --json` (the only device, without a name).
@@ -138,16 +144,14 @@ final class GuestKernelTests: KernelTestCase {
     }
 
     /// Boots the guest with `queues` queue pairs, `way` naming how in the report:
-    /// `launch` turns QEMU's command
-    /// line into the one to start; `appeared` gets the tap once QEMU holds it;
-    /// `running` checks QEMU once the guest's eth0 is up. The guest's payload is
+    /// `launch` turns QEMU's command line into the one to start; `running`
+    /// checks QEMU once the guest's eth0 is up. The guest's payload is
     /// received, the host's sent, both compared, and the guest let go; QEMU is
     /// killed on any failure. `owner`: QEMU's uid, who must read the images and
     /// write the console log.
     private func boot(_ way: String, queues: Int, owner: uid_t? = nil,
                       netdev: String = "tap,id=n0,fds={fds},vhost=off",
-                      launch: ([String]) -> [String], appeared: (String) throws -> Void = { _ in },
-                      running: (pid_t, String) throws -> Void) throws -> Report {
+                      launch: ([String]) -> [String], running: (pid_t, String) throws -> Void) throws -> Report {
         let scratch = "/tmp/tapctl-guest-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false,
                                                 attributes: [.posixPermissions: 0o755])
@@ -197,7 +201,6 @@ final class GuestKernelTests: KernelTestCase {
         }
         try guest.until("the tap's queues held") { let held = count(try self.listed()); return held.attached + held.detached == queues }
         report.device = try XCTUnwrap(try listed()?["name"] as? String)
-        try appeared(report.device)
         report.initUptime = try guest.line("init")["uptime"] ?? ""
         report.bootSeconds = Date().timeIntervalSince(started)
         // QEMU detaches the queues the guest has not turned on yet.
