@@ -1,5 +1,14 @@
 import Glibc
+import CTapShim
 import TapCore
+
+/// argv after the program's name, as the kernel passed it: CommandLine.arguments
+/// reads /proc/self/cmdline, which a chroot may not have. (A function, not a
+/// global of main.swift: those are main-actor state, and checking the actor
+/// linked Swift's whole concurrency runtime into tapctl.)
+func argumentsAsPassed() -> [String] {
+    (1..<Int(ctap_argc())).compactMap { index in ctap_argv()?[index].map { String(cString: $0) } }
+}
 
 /// The command table, in the order help lists it. Each spec is a global made
 /// when first used, so a command line builds only its own: building all
