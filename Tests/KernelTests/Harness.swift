@@ -53,6 +53,27 @@ class KernelTestCase: XCTestCase {
     static let nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
     static let withoutNetAdmin = ["setpriv", "--bounding-set=-net_admin", "--"]
 
+    /// A command line that runs `arguments` in a private mount namespace where
+    /// /dev/net/tun is a node of `tunMode` (this host's is 0600, Debian's
+    /// 0666), after `prelude` (shell run as root, with the scratch directory
+    /// `scratch` in $R), as the user the `setpriv` options name. `environment`
+    /// (NAME=VALUE) reaches the prelude, and is unset before `arguments` run.
+    func privateTunCommand(_ arguments: [String], tunMode: String = "0666", prelude: String = "", setpriv: [String],
+                           scratch: String, environment: [String] = []) -> [String] {
+        let names = environment.map { String($0.prefix { $0 != "=" }) }
+        let script = """
+            set -e
+            mkdir -p "$R"
+            \(prelude)
+            mknod -m \(tunMode) "$R/tun" c 10 200
+            mount --bind "$R/tun" /dev/net/tun
+            unset R \(names.joined(separator: " "))
+            exec setpriv \(setpriv.joined(separator: " ")) -- "$@"
+            """
+        return ["env", "R=\(scratch)"] + environment + ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
+            + arguments
+    }
+
     /// Every tun/tap device in the namespace, from rtnetlink.
     func tunLinks() throws -> [TunLink] {
         var socket = try RouteSocket(system: .live)

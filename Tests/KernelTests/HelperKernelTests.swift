@@ -56,20 +56,15 @@ final class HelperKernelTests: KernelTestCase {
     /// The script that makes the private /etc and /dev/net/tun, runs `setup`
     /// as root there, and becomes the user.
     private func command(_ arguments: [String], as user: User, acl: String?, setup: String) -> [String] {
-        let run = "\(directory)/run-\(UInt32.random(in: 0...UInt32.max))"
-        let script = """
-            set -e
+        let prelude = """
             mkdir -p "$R/upper" "$R/work"
             if [ -n "$ACL" ]; then mkdir "$R/upper/tapctl"; printf '%s\\n' "$ACL" > "$R/upper/tapctl/acl"; fi
             mount -t overlay overlay -o lowerdir=/etc,upperdir="$R/upper",workdir="$R/work" /etc
             eval "$SETUP"
-            mknod -m 0666 "$R/tun" c 10 200
-            mount --bind "$R/tun" /dev/net/tun
-            unset ACL R SETUP
-            exec setpriv \(user.setpriv.joined(separator: " ")) -- "$@"
             """
-        return ["env", "R=\(run)", "ACL=\(acl ?? "")", "SETUP=\(setup)", "unshare", "--mount", "--propagation", "private",
-                "sh", "-c", script, "sh"] + arguments
+        return privateTunCommand(arguments, prelude: prelude, setpriv: user.setpriv,
+                                 scratch: "\(directory)/run-\(UInt32.random(in: 0...UInt32.max))",
+                                 environment: ["ACL=\(acl ?? "")", "SETUP=\(setup)"])
     }
 
     /// Runs `arguments` as `user` with `acl` (nil: no file) in place.

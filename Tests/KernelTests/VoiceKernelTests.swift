@@ -9,15 +9,10 @@ final class VoiceKernelTests: KernelTestCase {
     /// Runs `arguments` as uid 65534 with /dev/net/tun replaced, in a private
     /// mount namespace, by a node of `mode` (this host's is 0600, Debian's 0666).
     private func asNobody(_ arguments: [String], tunMode: String) -> Outcome {
-        let node = "/tmp/tapctl-voice-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let script = """
-            set -e
-            mknod -m \(tunMode) "$N" c 10 200
-            mount --bind "$N" /dev/net/tun
-            exec setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"
-            """
-        defer { unlink(node) }
-        return spawn(["env", "N=\(node)", "unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"] + arguments)
+        let scratch = "/tmp/tapctl-voice-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { _ = spawn(["rm", "-rf", scratch]) }
+        return spawn(privateTunCommand(arguments, tunMode: tunMode, setpriv: ["--reuid=65534", "--regid=65534", "--clear-groups"],
+                                       scratch: scratch))
     }
 
     func testExitStatusesFollowTheTable() throws {
