@@ -18,11 +18,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 all: build
 
 # Debian packages, installed only when missing: `deps` for the build,
-# `check-deps` for the tests (iproute2, setpriv, ethtool to check against,
-# mandoc to lint the man page, QEMU as a real consumer of the descriptors,
-# bash-completion, systemd-analyze, man-db, lintian and mmdebstrap for what
-# `make install` and `make deb` put on a host, virt-xml-validate for the
-# libvirt recipe).
+# `check-deps` for every program the tests run. ../shared/tools/deps-audit
+# checks this list against what `make check` really runs.
 deps:
 	@$(MAKE) --no-print-directory install-missing PACKAGES="$$(pkg-config --exists libcap 2>/dev/null || echo libcap-dev) \
 		$$(command -v pkg-config >/dev/null || echo pkgconf)"
@@ -32,15 +29,20 @@ demo-deps: deps
 	@$(MAKE) --no-print-directory install-missing PACKAGES="$$(command -v ip >/dev/null || echo iproute2) \
 		$$(command -v ethtool >/dev/null || echo ethtool)"
 
+# PROGRAM:PACKAGE for each program the tests run: mandoc lints the man page;
+# ip, setpriv, sysctl and unshare set up namespaces and users; ethtool is
+# what tapctl is checked against; setcap makes the helper-mode copies; QEMU
+# is a real consumer of the descriptors; ping answers TapResponder; the
+# rest check what `make install` and `make deb` put on a host (completion,
+# the unit, the man page, lintian, a minimal Debian root) and validate the
+# libvirt recipe.
+CHECK_TOOLS := mandoc:mandoc ip:iproute2 setpriv:util-linux unshare:util-linux sysctl:procps \
+	ethtool:ethtool setcap:libcap2-bin qemu-system-x86_64:qemu-system-x86 ping:iputils-ping \
+	systemd-analyze:systemd man:man-db lintian:lintian mmdebstrap:mmdebstrap \
+	virt-xml-validate:libvirt-clients xmllint:libxml2-utils sha256sum:coreutils
 check-deps: deps
-	@$(MAKE) --no-print-directory install-missing PACKAGES="$$(command -v mandoc >/dev/null || echo mandoc) \
-		$$(command -v ip >/dev/null || echo iproute2) $$(command -v setpriv >/dev/null || echo util-linux) \
-		$$(command -v ethtool >/dev/null || echo ethtool) $$(command -v setcap >/dev/null || echo libcap2-bin) \
-		$$(command -v qemu-system-x86_64 >/dev/null || echo qemu-system-x86) \
-		$$(test -e /usr/share/bash-completion/bash_completion || echo bash-completion) \
-		$$(command -v systemd-analyze >/dev/null || echo systemd) $$(command -v man >/dev/null || echo man-db) \
-		$$(command -v lintian >/dev/null || echo lintian) $$(command -v mmdebstrap >/dev/null || echo mmdebstrap) \
-		$$(command -v virt-xml-validate >/dev/null || echo libvirt-clients) $$(command -v xmllint >/dev/null || echo libxml2-utils)"
+	@$(MAKE) --no-print-directory install-missing PACKAGES="$(foreach t,$(CHECK_TOOLS),$$(command -v $(firstword $(subst :, ,$t)) >/dev/null || echo $(lastword $(subst :, ,$t)))) \
+		$$(test -e /usr/share/bash-completion/bash_completion || echo bash-completion)"
 
 install-missing:
 	@if [ -n "$$(echo $(PACKAGES))" ]; then \
@@ -50,8 +52,8 @@ install-missing:
 	fi
 
 # The Swift runtime is linked statically, and so is libstdc++: the toolchain
-# asks for the shared one, and its symbol lookups were 60% of tapctl's start-up
-# (callgrind). A linker script named libstdc++.so, found first, points the
+# asks for the shared one, whose symbol lookups dominate a short command's
+# start-up (docs/benchmark.md). A linker script named libstdc++.so, found first, points the
 # linker at the archive. glibc stays shared, for NSS (getpwnam and friends
 # crash in a static glibc here). No local rpath: nothing to search at start.
 STDCXX_A := $(shell g++ -print-file-name=libstdc++.a 2>/dev/null)
@@ -83,7 +85,7 @@ guest: check-deps
 # CI (CI set) a skip is a failure.
 check: build check-deps deb $(DEBROOT) guest
 	mandoc -Tlint -W warning man/tapctl.8
-	$(SWIFT) build --build-tests
+	$(SWIFT) build --build-tests -Xswiftc -warnings-as-errors
 	@if [ "$$(id -u)" = 0 ]; then \
 		scripts/in-netns env TAPCTL_KERNEL_TESTS=1 TAPCTL_BIN="$(CURDIR)/$(BIN)" TAPCTL_GUEST="$(CURDIR)/.build/guest" $(SWIFT) test --skip-build --disable-swift-testing; \
 	else \
@@ -91,7 +93,7 @@ check: build check-deps deb $(DEBROOT) guest
 		TAPCTL_BIN="$(CURDIR)/$(BIN)" $(SWIFT) test --skip-build --disable-swift-testing; \
 	fi
 
-# The parser fuzz of make check, forty times longer.
+# The parser fuzz of make check, run longer.
 fuzz: deps
 	TAPCTL_FUZZ_COUNT=200000 $(SWIFT) test --disable-swift-testing --filter FuzzTests
 

@@ -21,8 +21,8 @@ func emit(_ json: JSON) {
 }
 
 /// Left-aligned columns separated by two spaces, the last one unpadded.
-/// Widths count Unicode scalars: grapheme breaking cost more than all else
-/// `list` does, for names that are ASCII nearly always.
+/// Widths count Unicode scalars, not Characters: names are ASCII nearly always,
+/// where the two agree, and grapheme breaking is slow.
 func table(_ rows: [[String]]) -> String {
     guard let columns = rows.first?.count else { return "" }
     let widths = (0..<columns).map { column in rows.map { $0[column].unicodeScalars.count }.max() ?? 0 }

@@ -11,8 +11,8 @@ func argumentsAsPassed() -> [String] {
 }
 
 /// The command table, in the order help lists it. Each spec is a global made
-/// when first used, so a command line builds only its own: building all
-/// fourteen was an eighth of the instructions `tapctl list` ran.
+/// when first used, so a command line builds only its own: building the
+/// whole table would be a large part of a short command's start-up.
 let commandTable: [(name: String, spec: @Sendable () -> CommandSpec)] = [
     ("create", { createCommand }), ("delete", { deleteCommand }), ("list", { listCommand }), ("show", { showCommand }),
     ("set", { setCommand }), ("ifname", { ifnameCommand }), ("probe", { probeCommand }), ("offload", { offloadCommand }),

@@ -60,12 +60,11 @@ final class BatchKernelTests: KernelTestCase {
     }
 
     func testStandardInputAndNetns() throws {
-        let holder = try XCTUnwrap(start(["unshare", "--net", "sleep", "30"]))
+        let holder = try startNamespaceHolder()
         defer {
             kill(holder.pid, SIGKILL)
             _ = holder.wait()
         }
-        usleep(200_000)
         let outcome = spawn(["sh", "-c", "printf 'create a0\\nlist\\n' | \(Self.binary) --netns /proc/\(holder.pid)/ns/net --batch -"])
         XCTAssertEqual(outcome.status, 0, outcome.stderr)
         XCTAssertTrue(outcome.stdout.hasPrefix("a0\nNAME"), outcome.stdout)

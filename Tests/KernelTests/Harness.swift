@@ -200,3 +200,17 @@ func receiveDescriptors(on socket: CInt) -> (text: String, fds: [CInt]) {
     }
     return (String(decoding: payload.prefix(max(count, 0)), as: UTF8.self), fds)
 }
+
+/// A process holding a network namespace of its own (`unshare --net sleep`),
+/// returned once it is in it: unshare enters the namespace after it starts,
+/// and a test that went on before then would act on the test's own namespace.
+func startNamespaceHolder(seconds: Int = 60) throws -> Running {
+    guard let holder = start(["unshare", "--net", "sleep", String(seconds)]) else {
+        throw POSIXError(.ENOENT)
+    }
+    var ours = stat(), theirs = stat()
+    stat("/proc/self/ns/net", &ours)
+    // Bounded by the holder's life, not by a time: it waits only while the process lives.
+    while stat("/proc/\(holder.pid)/ns/net", &theirs) == 0 && theirs.st_ino == ours.st_ino { usleep(10_000) }
+    return holder
+}

@@ -119,12 +119,11 @@ final class LinkKernelTests: KernelTestCase {
     }
 
     func testNetnsByPathAndByName() throws {
-        let holder = try XCTUnwrap(start(["unshare", "--net", "sleep", "30"]))
+        let holder = try startNamespaceHolder()
         defer {
             kill(holder.pid, SIGKILL)
             _ = holder.wait()
         }
-        usleep(200_000)
         let path = "/proc/\(holder.pid)/ns/net"
         XCTAssertEqual(tapctl("--netns", path, "create", "inner0").stdout, "inner0\n")
         XCTAssertEqual(try tunLinks(), [], "not in this namespace")

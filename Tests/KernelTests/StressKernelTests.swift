@@ -25,7 +25,7 @@ final class StressKernelTests: KernelTestCase {
         }
     }
 
-    /// IFF_TUN_EXCL: of 8 processes creating the same 100 names at once, each
+    /// IFF_TUN_EXCL: of several processes creating the same names at once, each
     /// name is made exactly once and every other attempt says it exists.
     func testRacingCreatesMakeEachNameOnce() throws {
         let path = "/tmp/tapctl-race-\(getpid())"

@@ -4,7 +4,8 @@ import Foundation
 
 /// Generated argument vectors and batch lines for the parsers: no crash, no
 /// hang, and every refusal a one-line usage error that names a word of the
-/// vector. `make check` runs 5000 of each; `make fuzz` sets TAPCTL_FUZZ_COUNT.
+/// vector. `make check` runs `count`'s default of each; `make fuzz` sets
+/// TAPCTL_FUZZ_COUNT to run more.
 final class FuzzTests: XCTestCase {
     /// A small deterministic generator (SplitMix64), so a failure can be replayed.
     private struct Generator: RandomNumberGenerator {

@@ -61,9 +61,10 @@ struct RouteSocket: ~Copyable {
     }
 
     /// Sends link changes (RTM_NEWLINK or RTM_DELLINK, each asking for an
-    /// acknowledgement) 64 to a datagram, and returns each one's errno, nil for
-    /// success, in order. Each acknowledgement takes about a kilobyte of the
-    /// socket's receive buffer, so more at once would overflow it (ENOBUFS).
+    /// acknowledgement) a batch to a datagram, and returns each one's errno, nil
+    /// for success, in order. Each acknowledgement takes room in the socket's
+    /// receive buffer, so a batch is kept small enough that its acknowledgements
+    /// cannot overflow it (ENOBUFS).
     mutating func change(_ requests: [LinkRequest]) throws(TapError) -> [Errno?] {
         var results: [Errno?] = []
         var start = 0

@@ -23,10 +23,11 @@ extension TapControl {
     /// so a bad one deletes nothing. With CAP_NET_ADMIN they then go in one
     /// batched unregister: each is put in a fresh device group and the group is
     /// deleted with one RTM_DELLINK, as `ip link del group` does; one by one,
-    /// unregistering costs about 17 ms a device. Without it, each goes through a
-    /// queue of its own: attach with its flags, clear persist, close, which its
-    /// owner may do. Privileged-helper mode always takes that path, so the
-    /// kernel's owner check decides, and names each device. Returns the names removed.
+    /// every unregister pays a cost that a batch pays once. Without it, each
+    /// goes through a queue of its own: attach with its flags, clear persist,
+    /// close, which its owner may do. Privileged-helper mode always takes that
+    /// path, so the kernel's owner check decides, and names each device.
+    /// Returns the names removed.
     public func delete(_ selection: DeviceSelection, missingOK: Bool = false) throws(TapError) -> [String] {
         if policy != nil, !selection.namesEach {
             throw .accessDenied(nil, "in privileged-helper mode, name the devices to delete")

@@ -101,8 +101,8 @@ extension TapControl {
     /// caller before anything else, deleted if a stranger attached to it first,
     /// and in privileged-helper mode allowed by the access list like any other.
     /// Its name is "tapctl" and nine random hex digits: a device has no owner
-    /// until TUNSETOWNER, and a name known in advance (tapctl0) let a stranger
-    /// spinning on TUNSETIFF win that moment in 19 probes of 20 here. Making it
+    /// until TUNSETOWNER, and a name known in advance (tapctl0) lets a stranger
+    /// spinning on TUNSETIFF win that moment. Making it
     /// needs CAP_NET_ADMIN: without it the rest is reported untested. The
     /// device is never persistent, so closing its queues removes it, on every
     /// path out of here.

@@ -28,7 +28,8 @@ public enum Capabilities {
     /// and CAP_SETUID are, then effective, permitted and inheritable. After
     /// that the process holds no capability. The bounding set only limits what
     /// a program executed later can regain (as uid 0, everything), so a command
-    /// that executes nothing leaves it, and its 80 system calls, alone.
+    /// that executes nothing leaves it alone: emptying it takes system calls for
+    /// every capability the kernel knows.
     /// `noNewPrivileges` also sets PR_SET_NO_NEW_PRIVS (setuid bits stop working).
     public static func dropAll(forExec: Bool = false, becoming identity: Identity? = nil,
                                noNewPrivileges: Bool = false) throws(TapError) {
