@@ -35,7 +35,9 @@ demo-deps: deps
 # is a real consumer of the descriptors; ping answers TapResponder; the
 # rest check what `make install` and `make deb` put on a host (completion,
 # the unit, the man page, lintian, a minimal Debian root) and validate the
-# libvirt recipe.
+# libvirt recipe. Installing them, apt runs programs of their dependencies
+# (libxml-sax-perl's update-perl-sax-parsers, for lintian), which come with
+# the packages that need them.
 CHECK_TOOLS := mandoc:mandoc ip:iproute2 setpriv:util-linux unshare:util-linux sysctl:procps \
 	ethtool:ethtool setcap:libcap2-bin qemu-system-x86_64:qemu-system-x86 ping:iputils-ping \
 	systemd-analyze:systemd man:man-db lintian:lintian mmdebstrap:mmdebstrap \

@@ -26,7 +26,7 @@ let package = Package(
         .executableTarget(name: "TapBench", dependencies: ["TapCore"], path: "Examples/TapBench"),
         // Run by the kernel tests under `tapctl exec`; never installed.
         .executableTarget(name: "TapctlTestHelper", dependencies: ["TapCore", "CTapShim"], path: "Tests/Helper"),
-        .testTarget(name: "KernelTests", dependencies: ["TapCore", "TapctlTestHelper", "TapResponder"]),
+        .testTarget(name: "KernelTests", dependencies: ["TapCore", "tapctl", "TapctlTestHelper", "TapResponder"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -73,7 +73,7 @@ func echoReply(_ frame: [UInt8]) -> ([UInt8], VirtioNetHeader)? {
 do throws(TapError) {
     let control = TapControl()
     var handoff = try control.open(HandoffRequest(name: try InterfaceName(arguments[1], allowTemplate: false)))
-    guard var queue = try handoff.takeQueue() else { exit(1) }
+    guard let queue = try handoff.takeQueue() else { exit(1) }
     try queue.setVnetHeaderSize(12)
     let offloads = try queue.setOffloads([.csum])
     try queue.setNonBlocking(true)

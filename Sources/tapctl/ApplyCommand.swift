@@ -29,7 +29,8 @@ let applyCommand = CommandSpec(
         OptionSpec("prune", value: "GLOB", "delete the idle tun/tap devices matching GLOB that FILE does not declare"),
     ] + commonOptions,
     exclusive: [],
-    run: runApply
+    run: runApply,
+    jsonKeys: ["name", "action", "changes", "error", "status"]
 )
 
 /// The declarations of an apply file, each line checked as `create` checks it.

@@ -20,7 +20,8 @@ let bridgeHelperCommand = CommandSpec(
         OptionSpec("br", value: "BRIDGE", "the bridge (default br0, as QEMU's)"),
     ] + commonOptions,
     exclusive: [],
-    run: runBridgeHelper
+    run: runBridgeHelper,
+    jsonKeys: ["name", "bridge"]
 )
 
 /// The bridge an invocation of bridge-helper names.

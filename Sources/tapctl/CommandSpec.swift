@@ -38,8 +38,13 @@ struct CommandSpec: Sendable {
     let run: @Sendable (Invocation) throws(Failure) -> Void
     /// The words after "--" are a command line to run, not operands.
     var takesCommand = false
+    /// Every key its `--json` output may carry, at any depth (the members of
+    /// `ethtool` and `unknown` are names of features and keys, not keys).
+    /// tapctl(8) documents each, and the kernel tests hold every JSON line
+    /// the suite makes to this list.
+    var jsonKeys: [String] = []
 
-    /// The one line README.md, tapctl(8) and `--help` show (a test holds the
+    /// The one line tapctl(8) and `--help` show (a test holds the
     /// first two to it): the operands, which may name options (`NAME|--fd N`),
     /// then every other option once, in table order, bracketed unless
     /// required, exclusive pairs as `[--up|--down]`, and options that need
@@ -72,3 +77,12 @@ let commonOptions = [
     OptionSpec("json", short: "j", "print JSON for programs instead of text for people"),
     OptionSpec("help", short: "h", "show this help and exit"),
 ]
+
+/// A device object's keys, in `list`, `show` and `probe NAME`.
+let deviceJSONKeys = ["name", "index", "mode", "multi_queue", "vnet_hdr", "pi", "persist", "owner", "owner_name", "group",
+                      "group_name", "any_user_can_attach", "queues", "detached_queues", "processes", "pid", "command", "fds"]
+/// The kernel's side of `probe`, alone or as `kernel` in a device's probe.
+let kernelProbeJSONKeys = ["release", "tun_mode", "features", "offloads_accepted", "offloads_refused", "vnet_hdr_sizes",
+                           "vnet_le", "vnet_be", "max_queues", "untested"]
+/// A failure's object under --json, and in a batch.
+let failureJSONKeys = ["command", "subject", "error", "status", "line"]

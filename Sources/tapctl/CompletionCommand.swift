@@ -16,7 +16,8 @@ let completionCommand = CommandSpec(
         """,
     options: commonOptions,
     exclusive: [],
-    run: runCompletion
+    run: runCompletion,
+    jsonKeys: []
 )
 
 private func runCompletion(_ invocation: Invocation) throws(Failure) {

@@ -30,7 +30,8 @@ let createCommand = CommandSpec(
         OptionSpec("exist-ok", "accept an existing device of the same mode and multiqueue flag (and --user and --group when given)"),
     ] + linkOptions + commonOptions,
     exclusive: [("user", "no-owner")],
-    run: runCreate
+    run: runCreate,
+    jsonKeys: ["name", "created"]
 )
 
 private func runCreate(_ invocation: Invocation) throws(Failure) {

@@ -19,7 +19,8 @@ let deleteCommand = CommandSpec(
         OptionSpec("missing-ok", "skip names that do not exist (or a GLOB that matches none)"),
     ] + commonOptions,
     exclusive: [("all", "match")],
-    run: runDelete
+    run: runDelete,
+    jsonKeys: ["deleted"]
 )
 
 private func runDelete(_ invocation: Invocation) throws(Failure) {

@@ -64,7 +64,7 @@ struct DeviceReport {
         ]
     }
 
-    /// Keys follow the rules in README.md, JSON output; documented there and in tapctl(8).
+    /// Keys follow the rules of tapctl(8), JSON OUTPUT, which names each.
     var json: JSON {
         .object([
             ("name", .string(link.name)),

@@ -17,7 +17,8 @@ let dumpCommand = CommandSpec(
         OptionSpec("match", value: "GLOB", "the tun/tap devices whose names match GLOB, e.g. 'vm*'"),
     ] + commonOptions,
     exclusive: [],
-    run: runDump
+    run: runDump,
+    jsonKeys: ["name", "mode", "multi_queue", "vnet_hdr", "pi", "owner", "group", "up", "mtu", "mac", "bridge", "txqueuelen"]
 )
 
 private func runDump(_ invocation: Invocation) throws(Failure) {

@@ -25,7 +25,8 @@ let execCommand = CommandSpec(
     ] + commonOptions,
     exclusive: [],
     run: runExec,
-    takesCommand: true
+    takesCommand: true,
+    jsonKeys: []
 )
 
 /// Everything exec's command line asks for, checked before anything is opened.

@@ -13,7 +13,8 @@ let ifnameCommand = CommandSpec(
         OptionSpec("fd", value: "N", required: true, "the descriptor number"),
     ] + commonOptions,
     exclusive: [],
-    run: runIfname
+    run: runIfname,
+    jsonKeys: ["fd", "name", "mode", "multi_queue", "vnet_hdr", "pi", "detached"]
 )
 
 private func runIfname(_ invocation: Invocation) throws(Failure) {

@@ -114,8 +114,8 @@ extension Invocation {
     }
 }
 
-/// Documented in README.md and tapctl(8), EXIT STATUS.
-enum ExitStatus: Int32 {
+/// Documented in tapctl(8), EXIT STATUS, which a test holds to these cases.
+enum ExitStatus: Int32, CaseIterable {
     case success = 0
     case failure = 1
     case usage = 2

@@ -13,7 +13,8 @@ let listCommand = CommandSpec(
         """,
     options: commonOptions,
     exclusive: [],
-    run: runList
+    run: runList,
+    jsonKeys: deviceJSONKeys
 )
 
 let showCommand = CommandSpec(
@@ -24,7 +25,8 @@ let showCommand = CommandSpec(
     details: "A missing device, or one that is not tun/tap, is an error (exit 4).",
     options: commonOptions,
     exclusive: [],
-    run: runShow
+    run: runShow,
+    jsonKeys: deviceJSONKeys
 )
 
 private func runList(_ invocation: Invocation) throws(Failure) {

@@ -16,7 +16,8 @@ let offloadCommand = CommandSpec(
         """,
     options: [fdOption] + commonOptions,
     exclusive: [],
-    run: runOffload
+    run: runOffload,
+    jsonKeys: ["offloads"]
 )
 
 private func runOffload(_ invocation: Invocation) throws(Failure) {

@@ -24,7 +24,8 @@ let probeCommand = CommandSpec(
         """,
     options: [fdOption] + commonOptions,
     exclusive: [],
-    run: runProbe
+    run: runProbe,
+    jsonKeys: deviceJSONKeys + kernelProbeJSONKeys + ["in_use", "queue_vnet_hdr", "offloads", "ethtool", "ufo", "vnet_hdr_size", "sndbuf", "virtio_net", "kernel", "unknown"]
 )
 
 private func runProbe(_ invocation: Invocation) throws(Failure) {

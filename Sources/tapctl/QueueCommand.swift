@@ -13,7 +13,8 @@ let queueCommand = CommandSpec(
         """,
     options: [OptionSpec("fd", value: "N", required: true, "the queue's descriptor")] + commonOptions,
     exclusive: [],
-    run: runQueue
+    run: runQueue,
+    jsonKeys: ["fd", "name", "detached"]
 )
 
 private func runQueue(_ invocation: Invocation) throws(Failure) {

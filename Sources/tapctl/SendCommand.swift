@@ -20,7 +20,8 @@ let sendCommand = CommandSpec(
         OptionSpec("timeout", value: "SECONDS", "how long to wait for the receiver, 1 to 3600 (default 10)"),
     ] + handoffOptions + commonOptions,
     exclusive: [],
-    run: runSend
+    run: runSend,
+    jsonKeys: ["name", "tap_fds", "vhost_fds"]
 )
 
 /// Everything send's command line asks for, checked before anything is opened.

@@ -19,7 +19,8 @@ let setCommand = CommandSpec(
     options: [fdOption, linkOptions[0], OptionSpec("down", "bring the device down")] + linkOptions.dropFirst()
         + [OptionSpec("nobridge", "take the device out of its bridge")] + commonOptions,
     exclusive: [("up", "down"), ("bridge", "nobridge")],
-    run: runSet
+    run: runSet,
+    jsonKeys: ["name", "applied"]
 )
 
 private func runSet(_ invocation: Invocation) throws(Failure) {

@@ -15,7 +15,8 @@ let sndbufCommand = CommandSpec(
         """,
     options: [OptionSpec("fd", value: "N", required: true, "a queue's descriptor")] + commonOptions,
     exclusive: [],
-    run: runSndbuf
+    run: runSndbuf,
+    jsonKeys: ["sndbuf"]
 )
 
 private func runSndbuf(_ invocation: Invocation) throws(Failure) {

@@ -13,7 +13,8 @@ let vnetHdrSizeCommand = CommandSpec(
         """,
     options: [fdOption] + commonOptions,
     exclusive: [],
-    run: runVnetHdrSize
+    run: runVnetHdrSize,
+    jsonKeys: ["vnet_hdr_size"]
 )
 
 private func runVnetHdrSize(_ invocation: Invocation) throws(Failure) {

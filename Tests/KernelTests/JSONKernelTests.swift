@@ -2,16 +2,24 @@ import XCTest
 import Foundation
 import Glibc
 @testable import TapCore
+@testable import tapctl
 
-/// Every command's --json output, read by a program: each key follows the
-/// rules of README.md's JSON section and is named there.
+/// Every command's --json output, read by a program: each key is snake_case
+/// and one the command table lists for that command (DocumentationTests holds
+/// tapctl(8) to the same lists).
 final class JSONKernelTests: KernelTestCase {
-    private func readmeJSONSection() throws -> String {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
-        let start = try XCTUnwrap(readme.range(of: "## JSON\n"))
-        let end = try XCTUnwrap(readme.range(of: "## Errors and exit status"))
-        return String(readme[start.upperBound..<end.lowerBound])
+    /// Checks each JSON value `command` printed against its table entry.
+    private func check(_ command: String, _ stdout: String, batch: Bool = false, file: StaticString = #filePath,
+                       line: UInt = #line) throws -> Set<String> {
+        var seen: Set<String> = []
+        for text in stdout.split(separator: "\n") {
+            seen.formUnion(keys(try JSONSerialization.jsonObject(with: Data(text.utf8))))
+        }
+        let allowed = Set((batch ? commands.flatMap(\.jsonKeys) : tableEntry(command)?.jsonKeys ?? [])
+                          + failureJSONKeys)
+        XCTAssertTrue(seen.isSubset(of: allowed), "\(command): keys not in its table entry: \(seen.subtracting(allowed).sorted())",
+                      file: file, line: line)
+        return seen
     }
 
     /// The keys of every object in `value`, but the names inside `ethtool`
@@ -39,7 +47,7 @@ final class JSONKernelTests: KernelTestCase {
         var seen: Set<String> = []
         for (arguments, fds) in runs {
             let outcome = spawn([Self.binary, "--json"] + arguments, fds: fds)
-            seen.formUnion(keys(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8))))
+            seen.formUnion(try check(arguments[0], outcome.stdout))
         }
         close(pair[1])
         receiveDescriptors(on: pair[0]).fds.forEach { close($0) }
@@ -47,20 +55,20 @@ final class JSONKernelTests: KernelTestCase {
         for arguments in [["ifname", "--fd", "3"], ["sndbuf", "--fd", "3", "65536"], ["queue", "detach", "--fd", "3"],
                           ["probe", "--fd", "3"], ["probe", "tap0"]] {
             let outcome = spawn([Self.binary, "--json"] + arguments, fds: [3: queue.descriptor.rawValue])
-            seen.formUnion(keys(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8))))
+            seen.formUnion(try check(arguments[0], outcome.stdout))
         }
         let batch = spawn(["sh", "-c", "printf 'create tap0\\ncreate tap1\\ndelete tap1\\n' | \(Self.binary) --json --force --batch - ; true"])
         let apply = spawn(["sh", "-c", "printf 'create tap0 --multiqueue --mtu 1500\\ncreate tap5\\n' | \(Self.binary) --json apply - ; true"])
-        for line in (batch.stdout + apply.stdout).split(separator: "\n") {
-            seen.formUnion(keys(try JSONSerialization.jsonObject(with: Data(line.utf8))))
-        }
-        let documented = try readmeJSONSection()
+        seen.formUnion(try check("batch", batch.stdout, batch: true))
+        seen.formUnion(try check("apply", apply.stdout))
         for key in seen.sorted() {
             XCTAssertNotNil(key.range(of: "^[a-z][a-z0-9]*(_[a-z0-9]+)*$", options: .regularExpression), "snake_case: \(key)")
-            XCTAssertTrue(documented.contains("`\(key)`"), "README's JSON section lacks `\(key)`")
         }
         XCTAssertTrue(seen.isSuperset(of: ["name", "detached_queues", "processes", "fds", "offloads_accepted", "unknown",
                                            "in_use", "error", "subject", "status", "line", "deleted", "applied"]), "\(seen)")
         XCTAssertGreaterThan(queue.descriptor.rawValue, 2)  // held until here
     }
 }
+
+/// The command table's entry for `name` (a parameter named `command` hides the function).
+private func tableEntry(_ name: String) -> CommandSpec? { command(named: name) }

@@ -42,9 +42,9 @@ final class PackageKernelTests: KernelTestCase {
         ])
     }
 
-    /// README's libvirt recipe is a domain libvirt accepts.
+    /// docs/hypervisors.md's libvirt domain is one libvirt accepts.
     func testTheLibvirtRecipeValidates() throws {
-        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try String(contentsOf: root.appendingPathComponent("docs/hypervisors.md"), encoding: .utf8)
         let start = try XCTUnwrap(readme.range(of: "```xml\n"))
         let end = try XCTUnwrap(readme.range(of: "```", range: start.upperBound..<readme.endIndex))
         let path = "/tmp/tapctl-domain-\(getpid()).xml"

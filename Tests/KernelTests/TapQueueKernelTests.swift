@@ -36,7 +36,7 @@ final class TapQueueKernelTests: KernelTestCase {
         var request = HandoffRequest(name: try InterfaceName("mq0"))
         request.queues = 2
         var handoff = try TapControl().open(request)
-        guard var first = try handoff.takeQueue(), let second = try handoff.takeQueue() else { return XCTFail("two queues") }
+        guard let first = try handoff.takeQueue(), let second = try handoff.takeQueue() else { return XCTFail("two queues") }
         switch try handoff.takeQueue() {
         case .some: XCTFail("two queues were opened")
         case .none: break
@@ -49,6 +49,9 @@ final class TapQueueKernelTests: KernelTestCase {
         try first.setVnetHeaderSize(12)
         XCTAssertEqual(first.headerSize, 12)
         XCTAssertEqual(try second.vnetHeaderSize(), 12, "device-wide")
+        // Every queue parses with the device's size: one left at 10 would read frames two bytes off.
+        XCTAssertEqual(second.headerSize, 12, "a queue of the same handoff")
+        XCTAssertEqual(third.headerSize, 12, "a queue from openAnother")
         XCTAssertEqual(try first.setOffloads([.csum, .tso4]), [.csum, .tso4])
         XCTAssertEqual(try first.setSendBuffer(65536), 65536)
         XCTAssertEqual(try second.sendBuffer(), 65536)

@@ -41,6 +41,8 @@ public struct Handoff: ~Copyable {
     /// This call made the device persistent; undone by `rollBack`.
     let createdPersistent: Bool
     let system: SystemCalls
+    /// The header size of the queues taken so far, which later ones share.
+    private var sharedHeader: SharedHeaderSize?
 
     init(name: String, tapFDs: [CInt], vhostFDs: [CInt], createdPersistent: Bool, system: SystemCalls) {
         self.name = name
@@ -60,7 +62,10 @@ public struct Handoff: ~Copyable {
         guard !tapFDs.isEmpty else { return nil }
         let fd = tapFDs.removeFirst()
         do {
-            return try TapQueue(adopting: fd, system: system)
+            // The queues of one handoff are one device's: they share its header size.
+            let queue = try TapQueue(adopting: fd, sharing: sharedHeader, system: system)
+            sharedHeader = queue.shared
+            return queue
         } catch {
             _ = system.close(fd)
             throw error

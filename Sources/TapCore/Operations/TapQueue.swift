@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// One queue of a tun/tap device, as a VMM holds it: an owned descriptor of
 /// /dev/net/tun, closed when the value goes out of scope unless `release()`
@@ -14,14 +15,26 @@ public struct TapQueue: ~Copyable {
     /// The descriptor and the TUN ioctls on it.
     public let descriptor: TunDescriptor
     private var owned = true
+    /// The header size is the device's, not the queue's: every queue of a
+    /// device this process got from one `Handoff`, or through `openAnother`,
+    /// shares one, so a size set through any of them is the size all of them
+    /// parse with, without a system call per frame.
+    let shared: SharedHeaderSize
+
     /// The bytes of virtio-net header before each frame: the device's header
-    /// size when the queue has IFF_VNET_HDR, else 0. Read when the queue was
-    /// made or adopted, and kept up to date by `setVnetHeaderSize`.
-    public private(set) var headerSize = 0
+    /// size when the queue has IFF_VNET_HDR, else 0. Read when the first
+    /// queue was made or adopted, and kept up to date by `setVnetHeaderSize`
+    /// on any queue that shares it. A size another process sets is not seen.
+    public var headerSize: Int { shared.bytes.load(ordering: .relaxed) }
 
     /// Opens /dev/net/tun (close-on-exec), attached to nothing yet; its network
     /// namespace is the caller's now. Throws `TapError.tunUnavailable`.
     public init(system: SystemCalls = .live) throws(TapError) {
+        try self.init(system: system, sharing: SharedHeaderSize(0))
+    }
+
+    init(system: SystemCalls, sharing: SharedHeaderSize) throws(TapError) {
+        shared = sharing
         do {
             let fd = try retryingEINTR { system.open("/dev/net/tun", O_RDWR | O_CLOEXEC) }
             descriptor = TunDescriptor(fd, system: system)
@@ -35,11 +48,20 @@ public struct TapQueue: ~Copyable {
     /// flags and header size; throws `notOpen`, `notTunDescriptor` or
     /// `unattachedDescriptor` (and leaves `fd` open) when it is no such queue.
     public init(adopting fd: CInt, system: SystemCalls = .live) throws(TapError) {
-        descriptor = TunDescriptor(fd, system: system)
-        owned = false
-        let flags = try TapControl(system: system).interface(ofDescriptor: fd).flags
-        headerSize = flags.contains(.vnetHdr) ? try Self.vnetHeaderSize(descriptor) : 0
-        owned = true
+        try self.init(adopting: fd, sharing: nil, system: system)
+    }
+
+    /// Adopts `fd`, sharing the header size of queues of the same device
+    /// adopted before it (nil: reads it from the device).
+    init(adopting fd: CInt, sharing: SharedHeaderSize?, system: SystemCalls) throws(TapError) {
+        let tun = TunDescriptor(fd, system: system)
+        if let sharing {
+            shared = sharing
+        } else {
+            let flags = try TapControl(system: system).interface(ofDescriptor: fd).flags
+            shared = SharedHeaderSize(flags.contains(.vnetHdr) ? try Self.vnetHeaderSize(tun) : 0)
+        }
+        descriptor = tun
     }
 
     /// The raw descriptor, for poll, epoll or another program.
@@ -197,10 +219,11 @@ extension TapQueue {
         try Self.vnetHeaderSize(descriptor)
     }
 
-    /// Sets the device's virtio-net header size (10, 12, 20 or 24); `headerSize` follows.
-    public mutating func setVnetHeaderSize(_ size: Int) throws(TapError) {
+    /// Sets the device's virtio-net header size (10, 12, 20 or 24); `headerSize`
+    /// follows, on this queue and every queue that shares it.
+    public func setVnetHeaderSize(_ size: Int) throws(TapError) {
         let size = try TapControl(system: descriptor.system).setVnetHeaderSize(size, on: descriptor)
-        if headerSize > 0 { headerSize = size }
+        if headerSize > 0 { shared.bytes.store(size, ordering: .relaxed) }
     }
 
     /// The queue's send buffer (TUNGETSNDBUF); INT_MAX is unlimited.
@@ -231,7 +254,7 @@ extension TapQueue {
         guard flags.contains(.multiQueue) else { throw .notMultiQueue(name, queues: 2) }
         // This queue keeps the device, which only CAP_NET_ADMIN could rename
         // meanwhile: the name still means it.
-        var queue = try TapQueue(system: descriptor.system)
+        let queue = try TapQueue(system: descriptor.system, sharing: shared)
         do {
             _ = try queue.descriptor.setInterface(name, flags: flags.subtracting([.detachQueue, .attachQueue, .persist]))
         } catch {
@@ -241,7 +264,16 @@ extension TapQueue {
             default: throw .system("TUNSETIFF", error)
             }
         }
-        queue.headerSize = headerSize
         return queue
+    }
+}
+
+/// The header size the queues of one device share: a device-wide setting
+/// read on every frame, so an atomic rather than a lock.
+final class SharedHeaderSize: Sendable {
+    let bytes: Atomic<Int>
+
+    init(_ bytes: Int) {
+        self.bytes = Atomic(bytes)
     }
 }
