@@ -12,7 +12,8 @@ private let accessPolicy = Result { () throws(TapError) -> HelperPolicy in try H
 extension Invocation {
     /// The core, bound by the access list in privileged-helper mode.
     func control() throws(Failure) -> TapControl {
-        guard PrivilegedHelper.isActive, needsAccessList else { return TapControl() }
+        guard PrivilegedHelper.isActive else { return TapControl() }
+        guard needsAccessList else { return TapControl(helperMode: true) }
         return TapControl(policy: try attempt(command.name, nil) { () throws(TapError) in try accessPolicy.get() })
     }
 

@@ -24,8 +24,8 @@ private func runOffload(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
     let (target, list) = try target(invocation, value: "LIST")
     let offloads = try offloadList(list ?? "", command: command)
-    let result = try invocation.onTarget(target) { (control, tun, link) throws(TapError) in
-        try control.setOffloads(offloads, on: tun, device: link.name)
+    let result = try invocation.onTarget(target) { (control, tun, device) throws(TapError) in
+        try control.setOffloads(offloads, on: tun, device: device)
     }
     if invocation.json {
         emit(.object([("offloads", .array(result.names.map { .string($0) }))]))

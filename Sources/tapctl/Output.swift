@@ -115,6 +115,7 @@ extension TapError {
         switch self {
         case .alreadyExists(let name), .existsDifferently(let name, _), .notFound(let name), .intruder(let name, _),
              .notTunTap(let name, _), .inUse(let name, _), .notPermitted(let name, _, _), .identityChanged(let name),
+             .foreignNamespace(let name, _), .namespaceUnverified(let name), .movedWhileActing(let name, _),
              .cannotChangeInPlace(let name, _, _):
             return name
         case .needsNetAdmin(let name):

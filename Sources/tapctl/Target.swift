@@ -33,13 +33,25 @@ extension Target {
 let fdOption = OptionSpec("fd", value: "N", "act on inherited descriptor N instead of a device NAME")
 
 extension Invocation {
-    /// Runs `body` on the target's queue (see TapControl.withTarget), giving
-    /// up privileges once the queue is open; errors name the target.
+    /// Runs `body` on the target's queue, giving up privileges once the queue
+    /// is open: a temporary one on a device NAME (TapControl.withTarget), or
+    /// the inherited descriptor, identified from the descriptor itself
+    /// (TapControl.withDescriptor). Errors name the target.
     func onTarget<T>(_ target: Target,
-                     _ body: (TapControl, TunDescriptor, Link) throws(TapError) -> T) throws(Failure) -> T {
+                     _ body: (TapControl, TunDescriptor, DescriptorDevice) throws(TapError) -> T) throws(Failure) -> T {
         let control = try self.control()
         return try attempt(command.name, target.subject) { () throws(TapError) in
-            try control.withTarget(target, opened: drop) { (tun, link) throws(TapError) in try body(control, tun, link) }
+            switch target {
+            case .name:
+                return try control.withTarget(target, opened: drop) { (tun, link) throws(TapError) in
+                    // Attached by name in this namespace: the name is this device.
+                    try body(control, tun, DescriptorDevice(name: link.name, flags: try control.interface(ofDescriptor: tun.rawValue).flags, namespace: .current))
+                }
+            case .descriptor(let fd):
+                return try control.withDescriptor(fd, opened: drop) { (tun, device) throws(TapError) in
+                    try body(control, tun, device)
+                }
+            }
         }
     }
 }

@@ -111,7 +111,64 @@ func linkMonitor() -> CInt? {
     return fd >= 0 && bound == 0 ? fd : nil
 }
 
+/// `make NAME SOCKET`, run inside `unshare -Urn`: makes the multiqueue tap NAME
+/// in that namespace, where the user is root, and passes its queue over SOCKET.
+func makeAndPass(_ name: String, socket: CInt) -> Int32 {
+    let fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)
+    guard fd >= 0, (try? TunDescriptor(fd).setInterface(name, flags: [.tap, .noPI, .multiQueue, .vnetHdr])) != nil else {
+        print("cannot make \(name) in a namespace of the user's own: \(String(cString: strerror(errno)))")
+        return 1
+    }
+    return (try? passDescriptors([fd], with: Array(name.utf8), over: socket, system: .live)) == nil ? 1 : 0
+}
+
+/// `foreign NAME COMMAND...`: a queue of a tap NAME made in a user and network
+/// namespace of the caller's own (`unshare -Urn`), placed at descriptor 3 of
+/// COMMAND, which runs here: the attack of a user who hands a helper a
+/// descriptor of a device whose name means another device here.
+func foreign(_ name: String, _ command: [String]) -> Int32 {
+    var pair: [CInt] = [-1, -1]
+    guard socketpair(AF_UNIX, CInt(SOCK_STREAM.rawValue), 0, &pair) == 0 else { return 1 }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    posix_spawn_file_actions_adddup2(&actions, pair[1], 4)
+    let words: [String] = ["unshare", "-Urn", CommandLine.arguments[0], "make", name, "4"]
+    let argv = words.map { strdup($0) } + [nil]
+    var pid = pid_t()
+    guard posix_spawnp(&pid, "unshare", &actions, nil, argv, environ) == 0 else { return 1 }
+    close(pair[1])
+    var status: CInt = 0
+    waitpid(pid, &status, 0)
+    var payload = [UInt8](repeating: 0, count: 64)
+    var control = [UInt8](repeating: 0, count: ctap_cmsg_space(MemoryLayout<CInt>.size))
+    var received: CInt = -1
+    payload.withUnsafeMutableBytes { payloadBytes in
+        control.withUnsafeMutableBytes { controlBytes in
+            var vector = iovec(iov_base: payloadBytes.baseAddress, iov_len: payloadBytes.count)
+            withUnsafeMutablePointer(to: &vector) { vector in
+                var message = msghdr(msg_name: nil, msg_namelen: 0, msg_iov: vector, msg_iovlen: 1,
+                                     msg_control: controlBytes.baseAddress, msg_controllen: controlBytes.count, msg_flags: 0)
+                if recvmsg(pair[0], &message, 0) > 0, message.msg_controllen > 0, let base = controlBytes.baseAddress {
+                    received = UnsafeRawPointer(ctap_cmsg_data(base.assumingMemoryBound(to: cmsghdr.self))!).load(as: CInt.self)
+                }
+            }
+        }
+    }
+    guard received >= 0, dup2(received, 3) == 3 else {
+        print("no descriptor from the namespace")
+        return 1
+    }
+    let commandArgv = command.map { strdup($0) } + [nil]
+    execvp(command[0], commandArgv)
+    print("cannot run \(command[0]): \(String(cString: strerror(errno)))")
+    return 127
+}
+
 switch CommandLine.arguments.dropFirst().first {
+case "make" where CommandLine.arguments.count == 4:
+    exit(makeAndPass(CommandLine.arguments[2], socket: CInt(CommandLine.arguments[3]) ?? -1))
+case "foreign" where CommandLine.arguments.count > 3:
+    exit(foreign(CommandLine.arguments[2], Array(CommandLine.arguments.dropFirst(3))))
 case "report": report()
 case "arp": exit(arp(CInt(CommandLine.arguments.last ?? "") ?? -1))
 case "grab" where CommandLine.arguments.count == 4:

@@ -81,7 +81,13 @@ class KernelTestCase: XCTestCase {
     }
 
     func link(_ name: String) throws -> TunLink? {
-        try tunLinks().first { $0.name == name }
+        try tunLinks().first { $0.name.utf8.elementsEqual(name.utf8) }
+    }
+
+    /// Any device by name, with its link settings (MTU, master, flags).
+    func anyLink(_ name: String) throws -> Link? {
+        var socket = try RouteSocket(system: .live)
+        return try socket.link(named: name)
     }
 
     private func removeAllTunDevices() throws {

@@ -46,10 +46,16 @@ final class HelperKernelTests: KernelTestCase {
 
     private enum User {
         case nobody, other
+        /// uid 4242 in 300 supplementary groups, 1000 to 1299: more than a 256-entry getgroups buffer holds.
+        case grouped
 
         var uid: uid_t { self == .nobody ? 65534 : 4242 }
         var setpriv: [String] {
-            self == .nobody ? ["--reuid=65534", "--regid=65534", "--init-groups"] : ["--reuid=4242", "--regid=4242", "--clear-groups"]
+            switch self {
+            case .nobody: return ["--reuid=65534", "--regid=65534", "--init-groups"]
+            case .other: return ["--reuid=4242", "--regid=4242", "--clear-groups"]
+            case .grouped: return ["--reuid=4242", "--regid=4242", "--groups=" + (1000..<1300).map(String.init).joined(separator: ",")]
+            }
         }
     }
 
@@ -98,6 +104,56 @@ final class HelperKernelTests: KernelTestCase {
     /// helper attaches without it: every command on another user's device is
     /// refused by the kernel's own EPERM (tapctl has no check of its own left
     /// to bypass), and the device is untouched.
+    /// A user makes tap7 in a user and network namespace of its own, where it
+    /// is root, and hands that queue to the helper. Here tap7 is root's, on
+    /// br0 and held as a VM would hold it. Every command on the descriptor is
+    /// refused, for both installs and both users, and root's tap7 is as it was.
+    func testADescriptorFromAnotherNamespaceIsRefused() throws {
+        XCTAssertEqual(tapctl("create", "tap7", "--multiqueue", "--vnet-hdr", "--up", "--mtu", "1400", "--bridge", "br0").status, 0)
+        let vm = try hold("tap7", flags: [.tap, .noPI, .multiQueue, .vnetHdr])
+        let before = try XCTUnwrap(try anyLink("tap7"))
+        let bridge = try XCTUnwrap(try anyLink("br0")).index
+        let acl = Self.rules + "\nallow all bridge br1\n"
+        let attacks = [["set", "--fd", "3", "--bridge", "br1"], ["set", "--fd", "3", "--nobridge"], ["set", "--fd", "3", "--down"],
+                       ["set", "--fd", "3", "--mtu", "1300"], ["set", "--fd", "3", "--mac", "02:00:00:00:00:07"],
+                       ["offload", "--fd", "3", "csum"], ["vnet-hdr-size", "--fd", "3", "12"], ["sndbuf", "--fd", "3", "65536"],
+                       ["queue", "detach", "--fd", "3"], ["probe", "--fd", "3"]]
+        for copy in [setuidCopy, capabilityCopy] {
+            for user in [User.nobody, .other] {
+                for attack in attacks {
+                    let outcome = run([ExecKernelTests.helper, "foreign", "tap7", copy] + attack, as: user, acl: acl)
+                    XCTAssertEqual(outcome.status, 3, "\(attack): \(outcome.stdout)\(outcome.stderr)")
+                    XCTAssertTrue(outcome.stderr.contains("tap7 is in another network namespace than the helper's"),
+                                  "\(attack): \(outcome.stderr)")
+                }
+            }
+        }
+        let after = try XCTUnwrap(try anyLink("tap7"))
+        XCTAssertEqual(after.index, before.index)
+        XCTAssertEqual(after.mtu, 1400)
+        XCTAssertEqual(after.master, bridge, "still on br0")
+        XCTAssertEqual(after.flags & UInt32(IFF_UP), UInt32(IFF_UP))
+        XCTAssertEqual(after.address, before.address)
+        XCTAssertEqual(after.tun?.disabledQueues, 0)
+        XCTAssertEqual(try vm.vnetHeaderSize(), 10)
+        XCTAssertEqual(try TapControl().offloads(of: "tap7"), [])
+    }
+
+    /// A `deny group:` rule holds for a caller in more groups than a fixed
+    /// getgroups buffer takes: the list is read whole, and a failure to read
+    /// it refuses rather than matching no group.
+    func testADenyGroupRuleHoldsInThreeHundredGroups() throws {
+        let acl = "allow all device tap*\ndeny group:1299 device tap9\n"
+        for copy in [setuidCopy, capabilityCopy] {
+            let outcome = run([copy, "create", "tap9"], as: .grouped, acl: acl)
+            XCTAssertEqual(outcome.status, 3, outcome.stderr)
+            XCTAssertNil(try link("tap9"), "refused: the caller is in group 1299, its 300th")
+            let allowed = run([copy, "create", "tap8"], as: .grouped, acl: acl)
+            XCTAssertEqual(allowed.status, 0, allowed.stderr)
+            XCTAssertEqual(tapctl("delete", "tap8").status, 0)
+        }
+    }
+
     func testAnotherUsersDeviceIsRefusedByTheKernel() throws {
         let made = run([setuidCopy, "create", "tap3", "--multiqueue", "--mtu", "1450"], as: .other)
         XCTAssertEqual(made.status, 0, made.stderr)

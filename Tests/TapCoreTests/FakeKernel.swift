@@ -13,6 +13,9 @@ final class FakeKernel: @unchecked Sendable {
     var opened: [String] = []
     /// Descriptors the fake process already has open.
     var openDescriptors: Set<CInt> = [0, 1, 2]
+    /// Whether the devices are in the caller's network namespace (TUNGETDEVNETNS
+    /// answers with a descriptor of it), in another, or the kernel refuses to say.
+    var deviceNamespace: DeviceNamespace = .current
     var duplicated: [(CInt, CInt)] = []
     private var nextHigh: CInt = 200
     /// rtnetlink: each datagram sent, errors to answer by request number, and
@@ -222,6 +225,15 @@ final class FakeKernel: @unchecked Sendable {
         }
         system.close = { fd in self.closed.append(fd); return 0 }
         system.ioctl = { fd, request, argument in
+            if request == ctap_TUNGETDEVNETNS() {
+                guard self.outcome("TUNGETDEVNETNS") == 0 else { return -1 }
+                if self.deviceNamespace == .unverified {
+                    Errno.current = .EPERM
+                    return -1
+                }
+                self.opened.append("TUNGETDEVNETNS")
+                return 99 + CInt(self.opened.count)
+            }
             let result = self.outcome(Self.names[request] ?? "ioctl \(request)")
             return result == 0 ? self.namespaceIoctl(fd, request, argument) : result
         }
@@ -241,6 +253,8 @@ final class FakeKernel: @unchecked Sendable {
             return frame.count
         }
         system.netAdminEffective = { self.netAdminEffective }
+        system.isCurrentNetworkNamespace = { _ in self.deviceNamespace == .current }
+        system.setNetworkNamespace = { _ in self.outcome("setns") }
         system.setNetAdminEffective = { on in
             self.calls.append(on ? "raise CAP_NET_ADMIN" : "lower CAP_NET_ADMIN")
             guard !on || self.netAdminPermitted else {

@@ -41,7 +41,7 @@ final class HelperModeTests: XCTestCase {
             ("set", { _ = try $0.set(self.mtu, on: .name(tap3)) }),
             ("offload", { control in
                 _ = try control.withTarget(.name(tap3), opened: {}) { (tun, link) throws(TapError) in
-                    try control.setOffloads([.csum], on: tun, device: link.name)
+                    try control.setOffloads([.csum], on: tun, device: DescriptorDevice(name: link.name, flags: [], namespace: .current))
                 }
             }),
             ("exec", { _ = try $0.open(HandoffRequest(name: tap3)) }),

@@ -32,6 +32,8 @@ static inline unsigned long ctap_TUNSETVNETLE(void) { return TUNSETVNETLE; }
 static inline unsigned long ctap_TUNGETVNETLE(void) { return TUNGETVNETLE; }
 static inline unsigned long ctap_TUNSETVNETBE(void) { return TUNSETVNETBE; }
 static inline unsigned long ctap_TUNGETVNETBE(void) { return TUNGETVNETBE; }
+// _IO('T', 227), Linux 5.2: a descriptor of the device's network namespace.
+static inline unsigned long ctap_TUNGETDEVNETNS(void) { return 0x54e3; }
 
 // glibc's ioctl is variadic, which Swift cannot call; these fix its argument.
 static inline int ctap_ioctl_pointer(int fd, unsigned long request, void *arg) {

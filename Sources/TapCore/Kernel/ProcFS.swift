@@ -53,10 +53,10 @@ enum Holders {
     /// for a scan made while it holds a temporary queue of its own.
     /// `expected`, when known, is how many queues the devices have in all: the
     /// scan stops once it has found them.
-    static func scan(excludingSelf: Bool = false, expecting expected: Int? = nil) -> [String: [Holder]] {
+    static func scan(excludingSelf: Bool = false, expecting expected: Int? = nil) -> HolderTable {
         let ownNamespace = ProcFS.link("/proc/self/ns/net")
         let ownPID = getpid()
-        var result: [String: [Holder]] = [:]
+        var result = HolderTable()
         var found = 0
         // Reused for every descriptor: the scan reads one link per descriptor on
         // the host, tens of thousands on a busy one.
@@ -81,7 +81,7 @@ enum Holders {
                 if command == nil {
                     command = ProcFS.read(base + "/comm").map { String($0.prefix { $0 != "\n" }) } ?? "?"
                 }
-                result[device, default: []].append(Holder(pid: pid, command: command ?? "?", fd: fd))
+                result.append(Holder(pid: pid, command: command ?? "?", fd: fd), to: device)
                 found += 1
             }
         }
@@ -97,5 +97,17 @@ enum Holders {
             return name.isEmpty ? nil : String(name)
         }
         return nil
+    }
+}
+
+/// Holders by device name, the name as bytes: the kernel's names are bytes,
+/// and two names that Swift's String calls equal (NFC and NFD) are two devices.
+struct HolderTable {
+    private var byName: [NameBytes: [Holder]] = [:]
+
+    subscript(_ name: String) -> [Holder]? { byName[NameBytes(name)] }
+
+    mutating func append(_ holder: Holder, to name: String) {
+        byName[NameBytes(name), default: []].append(holder)
     }
 }

@@ -50,6 +50,11 @@ public struct SystemCalls: Sendable {
     /// Raises (true) or lowers CAP_NET_ADMIN in the effective set; raising fails
     /// with EPERM when the permitted set does not hold it.
     public var setNetAdminEffective: @Sendable (_ on: Bool) -> CInt
+    /// setns(2) into the network namespace `fd` refers to, for the calling thread.
+    public var setNetworkNamespace: @Sendable (_ fd: CInt) -> CInt
+    /// Whether `fd` (a namespace descriptor) is the calling thread's network
+    /// namespace: the same inode of the nsfs, as `ip netns identify` compares.
+    public var isCurrentNetworkNamespace: @Sendable (_ fd: CInt) -> Bool
 
     /// The real calls: Glibc, the ioctl and fcntl wrappers of CTapShim, and libcap.
     public static let live = SystemCalls(
@@ -85,6 +90,12 @@ public struct SystemCalls: Sendable {
             var netAdmin = [CAP_NET_ADMIN]
             guard cap_set_flag(current, CAP_EFFECTIVE, 1, &netAdmin, on ? CAP_SET : CAP_CLEAR) == 0 else { return -1 }
             return cap_set_proc(current)
+        },
+        setNetworkNamespace: { fd in ctap_setns_net(fd) },
+        isCurrentNetworkNamespace: { fd in
+            var theirs = stat(), ours = stat()
+            return fstat(fd, &theirs) == 0 && stat("/proc/thread-self/ns/net", &ours) == 0
+                && theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino
         }
     )
 }

@@ -96,6 +96,8 @@ extension TunDescriptor {
     /// EINVAL for 0 or less.
     public func setSendBuffer(_ bytes: Int) throws(Errno) { try setInt(ctap_TUNSETSNDBUF(), bytes) }
 
+    /// TUNGETVNETLE: whether the device's legacy virtio-net headers are little-endian.
+    public func vnetLittleEndian() throws(Errno) -> Bool { try getInt(ctap_TUNGETVNETLE()) != 0 }
     /// Little- or big-endian virtio-net headers for legacy (pre-1.0) guests.
     public func setVnetLittleEndian(_ on: Bool) throws(Errno) { try setInt(ctap_TUNSETVNETLE(), on ? 1 : 0) }
     /// TUNSETVNETBE: EINVAL on a kernel built without CONFIG_TUN_VNET_CROSS_LE.

@@ -45,12 +45,12 @@ extension TapControl {
     /// it was or as declared, never between. Devices not declared are left
     /// alone, but for idle ones that `prune` matches.
     public func apply(_ declared: [CreateRequest], options: ApplyOptions) throws(TapError) -> [AppliedDevice] {
-        var names: Set<String> = []
+        var names: Set<NameBytes> = []
         for request in declared {
             guard !request.name.isTemplate else {
                 throw .invalidSetting("\(request.name.value) is a template; a declared device needs its own name")
             }
-            guard names.insert(request.name.value).inserted else {
+            guard names.insert(NameBytes(request.name.value)).inserted else {
                 throw .invalidSetting("\(request.name.value) is declared twice")
             }
             do {
@@ -64,12 +64,12 @@ extension TapControl {
         }
         var socket = try RouteSocket(system: system)
         let links = try socket.links()
-        let byName = Dictionary(links.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let byName = Dictionary(links.map { (NameBytes($0.name), $0) }, uniquingKeysWith: { first, _ in first })
         var results = declared.map { request in
-            converge(request, current: byName[request.name.value], links: links, options: options)
+            converge(request, current: byName[NameBytes(request.name.value)], links: links, options: options)
         }
         if let pattern = options.prune {
-            for link in links where link.tun != nil && !names.contains(link.name) && fnmatch(pattern, link.name, 0) == 0 {
+            for link in links where link.tun != nil && !names.contains(NameBytes(link.name)) && fnmatch(pattern, link.name, 0) == 0 {
                 results.append(prune(link, check: options.check))
             }
         }
@@ -170,7 +170,7 @@ extension TapControl {
             difference.link.txQueueLength = length
             link.append("txqueuelen \(id(current.txQueueLength)) -> \(length)")
         }
-        if case .attach(let bridge)? = declared.bridge, current.master != links.first(where: { $0.name == bridge })?.index {
+        if case .attach(let bridge)? = declared.bridge, current.master != links.first(where: { NameBytes($0.name) == NameBytes(bridge) })?.index {
             difference.link.bridge = .attach(bridge)
             let master = current.master.flatMap { index in links.first { $0.index == index }?.name } ?? "none"
             link.append("bridge \(master) -> \(bridge)")

@@ -61,10 +61,10 @@ extension TapControl {
             if matches.isEmpty && !missingOK { throw .noMatch(pattern) }
             return matches
         case .names(let names):
-            let byName = Dictionary(links.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+            let byName = Dictionary(links.map { (NameBytes($0.name), $0) }, uniquingKeysWith: { first, _ in first })
             var chosen: [Link] = []
-            for name in names where !chosen.contains(where: { $0.name == name.value }) {
-                guard let link = byName[name.value] else {
+            for name in names where !chosen.contains(where: { name.names($0.name) }) {
+                guard let link = byName[NameBytes(name.value)] else {
                     if missingOK { continue }
                     throw .notFound(name.value)
                 }

@@ -177,7 +177,10 @@ extension TapControl {
             }
         }
         let tun = TunDescriptor(tapFDs[0], system: system)
-        if let offloads = request.offloads { _ = try setOffloads(offloads, on: tun, device: name) }
+        if let offloads = request.offloads {
+            // Attached by name in this namespace a moment ago: the name is this device.
+            _ = try setOffloads(offloads, on: tun, device: DescriptorDevice(name: name, flags: flags, namespace: .current))
+        }
         if let size = request.vnetHeaderSize { _ = try setVnetHeaderSize(size, on: tun) }
         if let bytes = request.sendBuffer { _ = try setSendBuffer(bytes, on: tun) }
         success = true

@@ -228,13 +228,17 @@ extension TapControl {
             let link = try device(named: name.value)
             return (link.name, try apply(try validate(settings, device: link, mode: link.tun?.mode ?? .tap), to: link))
         }
-        return try withTarget(target, opened: {}) { (_, link) throws(TapError) in
+        return try withTarget(target, opened: {}) { (queue, link) throws(TapError) in
             // A descriptor may have been handed over by another user: the device must be the caller's too.
             if let policy, let tun = link.tun {
                 try policy.device(link.name)
                 try policy.owns(tun)
             }
-            return (link.name, try apply(try validate(settings, device: link, mode: link.tun?.mode ?? .tap), to: link))
+            let applied = try apply(try validate(settings, device: link, mode: link.tun?.mode ?? .tap), to: link)
+            // The queue pins the device, but a move to another namespace gives it a new index there.
+            let after = try? heldLink(queue)
+            guard after?.index == link.index else { throw .movedWhileActing(link.name, applied: applied) }
+            return (link.name, applied)
         }
     }
 }

@@ -41,12 +41,39 @@ extension TapControl {
         try DeviceFeatures.read(device, system: system).offloads
     }
 
-    /// Replaces the offload set and returns the set now in force. The rules are
-    /// checked first; a set the kernel still refuses (an older kernel) is tried
-    /// offload by offload to name the culprits, and the previous set restored.
-    public func setOffloads(_ offloads: Offloads, on tun: TunDescriptor, device: String) throws(TapError) -> Offloads {
+    /// Replaces the offload set of the device behind `tun` and returns the set
+    /// now in force. TUNSETOFFLOAD acts on the descriptor's own device, so
+    /// this needs no privilege; what is read back by name (the set in force,
+    /// and the previous set to restore) is read only where the name is known
+    /// to be that device (`withDeviceNamespace`). Elsewhere the set returned is
+    /// the one the kernel accepted, which replaced the whole set.
+    public func setOffloads(_ offloads: Offloads, on tun: TunDescriptor) throws(TapError) -> Offloads {
         try offloads.validate()
-        let previous = try self.offloads(of: device)
+        let device = try self.device(behind: tun)
+        if device.namespace == .other {
+            do {
+                return try withDeviceNamespace(of: tun) { (inside) throws(TapError) in try setOffloads(offloads, on: tun, device: inside) }
+            } catch .foreignNamespace(_, .cannotEnter) {
+                // Acted on through the descriptor alone, below.
+            }
+        }
+        return try setOffloads(offloads, on: tun, device: device)
+    }
+
+    /// `setOffloads` on a device already identified: names are read only when
+    /// `device.namespace` is `.current`.
+    public func setOffloads(_ offloads: Offloads, on tun: TunDescriptor, device: DescriptorDevice) throws(TapError) -> Offloads {
+        try offloads.validate()
+        guard device.namespace == .current else {
+            do {
+                try tun.setOffloads(offloads)
+            } catch {
+                guard error == .EINVAL else { throw .system("TUNSETOFFLOAD", error) }
+                throw .offloadsRefused(device.name, refused: [], kept: nil)
+            }
+            return offloads
+        }
+        let previous = try self.offloads(of: device.name)
         do {
             try tun.setOffloads(offloads)
         } catch {
@@ -54,9 +81,9 @@ extension TapControl {
             let refused = Offloads.probeGroups.filter { !offloads.isDisjoint(with: $0) }
                 .filter { (try? tun.setOffloads($0.withPrerequisites)) == nil }
             let restored = (try? tun.setOffloads(previous)) != nil
-            throw .offloadsRefused(device, refused: refused.flatMap(\.names), kept: restored ? previous : nil)
+            throw .offloadsRefused(device.name, refused: refused.flatMap(\.names), kept: restored ? previous : nil)
         }
-        return try self.offloads(of: device)
+        return try self.offloads(of: device.name)
     }
 
     /// Sets the virtio-net header size (device-wide, sticky); returns the size in force.
@@ -84,7 +111,8 @@ extension TapControl {
 
     /// TUNSETQUEUE on an inherited descriptor, with the kernel's EINVAL told apart.
     public func setQueue(attached: Bool, fd: CInt) throws(TapError) -> String {
-        let (name, flags) = try interface(ofDescriptor: fd)
+        let device = try device(behind: TunDescriptor(fd, system: system))
+        let (name, flags) = (device.name, device.flags)
         do {
             try TunDescriptor(fd, system: system).setQueue(attached: attached)
         } catch {
@@ -96,7 +124,8 @@ extension TapControl {
             case .EINVAL where !attached && flags.contains(.detachQueue):
                 throw .queueRefused(fd: fd, "already detached from \(name)")
             case .EPERM:
-                let link = try? tunLink(name)
+                // The owner and group are read by name only where the name is this device.
+                let link = device.namespace == .current ? try? tunLink(name) : nil
                 throw .notPermitted(name, owner: link?.owner, group: link?.group)
             default:
                 throw .system("TUNSETQUEUE", error)

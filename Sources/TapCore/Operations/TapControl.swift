@@ -7,11 +7,18 @@ public struct TapControl: Sendable {
     public let system: SystemCalls
     /// Privileged-helper mode's access list for the caller; nil outside it.
     public let policy: HelperPolicy?
+    /// Privileged-helper mode, with or without an access list (work on a
+    /// descriptor the caller holds needs none): CAP_NET_ADMIN is in the
+    /// permitted set, raised only for what needs it, and a descriptor of a
+    /// device in another network namespace is refused.
+    public let helperMode: Bool
 
-    /// Operations through `system`, under privileged-helper mode's `policy` when one is given.
-    public init(system: SystemCalls = .live, policy: HelperPolicy? = nil) {
+    /// Operations through `system`, under privileged-helper mode's `policy` when
+    /// one is given; `helperMode` is that mode without an access list.
+    public init(system: SystemCalls = .live, policy: HelperPolicy? = nil, helperMode: Bool = false) {
         self.system = system
         self.policy = policy
+        self.helperMode = helperMode || policy != nil
     }
 
     /// A device as `list` and `show` report it.
@@ -40,7 +47,7 @@ public struct TapControl: Sendable {
         // /proc is the slow part of a listing: read it only when some device can
         // have a holder, and only until every queue the kernel counts is found.
         let expected = links.reduce(Optional(0)) { total, link in total.flatMap { total in link.heldQueues.map { total + $0 } } }
-        let holders = links.contains(where: \.mayBeHeld) ? Holders.scan(expecting: expected) : [:]
+        let holders = links.contains(where: \.mayBeHeld) ? Holders.scan(expecting: expected) : HolderTable()
         return links.sorted { $0.name < $1.name }.map { Device(link: $0, holders: holders[$0.name] ?? []) }
     }
 

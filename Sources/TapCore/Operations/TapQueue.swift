@@ -211,7 +211,7 @@ extension TapQueue {
     /// Replaces the device's offloads (TUNSETOFFLOAD) and returns those in
     /// force; see `TapControl.setOffloads` for the rules and errors.
     public func setOffloads(_ offloads: Offloads) throws(TapError) -> Offloads {
-        try TapControl(system: descriptor.system).setOffloads(offloads, on: descriptor, device: try interface().name)
+        try TapControl(system: descriptor.system).setOffloads(offloads, on: descriptor)
     }
 
     /// The device's virtio-net header size (TUNGETVNETHDRSZ).
@@ -249,22 +249,61 @@ extension TapQueue {
     /// Another queue of the same multiqueue device, with the same flags: for a
     /// process that holds the device and wants one more. The kernel's owner
     /// check applies; `TapError.notMultiQueue` for a single-queue device.
+    ///
+    /// /dev/net/tun attaches by name in the namespace it was opened in, so the
+    /// queue is opened where the device is: here, or in the device's own
+    /// namespace (entered, which needs CAP_SYS_ADMIN; `foreignNamespace`
+    /// otherwise). Where the kernel will not say which namespace that is
+    /// (TUNGETDEVNETNS needs CAP_NET_ADMIN over it), the new queue is attached
+    /// by name here and then proven to be on this queue's device, or closed
+    /// with `namespaceUnverified`.
     public func openAnother() throws(TapError) -> TapQueue {
-        let (name, flags) = try interface()
-        guard flags.contains(.multiQueue) else { throw .notMultiQueue(name, queues: 2) }
-        // This queue keeps the device, which only CAP_NET_ADMIN could rename
-        // meanwhile: the name still means it.
+        let control = TapControl(system: descriptor.system)
+        let device = try control.device(behind: descriptor)
+        guard device.flags.contains(.multiQueue) else { throw .notMultiQueue(device.name, queues: 2) }
+        switch device.namespace {
+        case .current:
+            return try attachAnother(device)
+        case .other:
+            return try control.withDeviceNamespace(of: descriptor) { (inside) throws(TapError) in try attachAnother(inside) }
+        case .unverified:
+            let queue = try attachAnother(device)
+            guard try isOnTheSameDevice(as: queue) else { throw .namespaceUnverified(device.name) }
+            return queue
+        }
+    }
+
+    /// A queue attached by `device`'s name in the calling thread's namespace.
+    private func attachAnother(_ device: DescriptorDevice) throws(TapError) -> TapQueue {
         let queue = try TapQueue(system: descriptor.system, sharing: shared)
         do {
-            _ = try queue.descriptor.setInterface(name, flags: flags.subtracting([.detachQueue, .attachQueue, .persist]))
+            _ = try queue.descriptor.setInterface(device.name, flags: device.flags.subtracting([.detachQueue, .attachQueue, .persist]))
         } catch {
             switch error {
-            case .EPERM: throw .notPermitted(name, owner: nil, group: nil)
-            case .E2BIG: throw .tooManyQueues(name, queues: 257)
+            case .EPERM: throw .notPermitted(device.name, owner: nil, group: nil)
+            case .E2BIG: throw .tooManyQueues(device.name, queues: 257)
             default: throw .system("TUNSETIFF", error)
             }
         }
         return queue
+    }
+
+    /// Whether `other` is a queue of this queue's device, asked of the devices
+    /// themselves: the legacy little-endian header flag is device-wide, so
+    /// flipping it through `other` shows through this queue only when both are
+    /// one device. Each device's flag is put back at once. The flag changes
+    /// nothing on a little-endian host, where legacy headers are little-endian
+    /// anyway; on a big-endian one it would, for that moment.
+    func isOnTheSameDevice(as other: borrowing TapQueue) throws(TapError) -> Bool {
+        do throws(Errno) {
+            let ours = try descriptor.vnetLittleEndian(), theirs = try other.descriptor.vnetLittleEndian()
+            try other.descriptor.setVnetLittleEndian(!ours)
+            let seen = try descriptor.vnetLittleEndian()
+            try other.descriptor.setVnetLittleEndian(theirs)
+            return seen != ours
+        } catch {
+            throw .system("comparing devices (TUNSETVNETLE)", error)
+        }
     }
 }
 

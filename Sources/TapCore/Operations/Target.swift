@@ -22,10 +22,13 @@ extension TapControl {
     ) throws(TapError) -> T {
         switch target {
         case .descriptor(let fd):
+            // The device is looked up by name, so only where the name is the descriptor's device.
             let tun = TunDescriptor(fd, system: system)
-            let link = try heldLink(tun)
-            try opened()
-            return try body(tun, link)
+            return try withDeviceNamespace(of: tun) { (_) throws(TapError) -> T in
+                let link = try heldLink(tun)
+                try opened()
+                return try body(tun, link)
+            }
         case .name(let name):
             let link = try tunLink(name.value)
             if link.mayBeHeld {
@@ -64,6 +67,29 @@ extension TapControl {
         return HeldDevice(queue: queue, link: now)
     }
 
+    /// An inherited descriptor, for what acts through the descriptor itself
+    /// (offloads, header size, send buffer): the device behind it, identified
+    /// from the descriptor (in helper mode a device in another namespace is
+    /// refused), in the device's namespace when it is another one that the
+    /// caller can enter. `opened` runs before `body`, once the identity is known.
+    public func withDescriptor<T>(_ fd: CInt, opened: () throws(TapError) -> Void,
+                                  _ body: (TunDescriptor, DescriptorDevice) throws(TapError) -> T) throws(TapError) -> T {
+        let tun = TunDescriptor(fd, system: system)
+        let device = try device(behind: tun)
+        if device.namespace == .other {
+            do {
+                return try withDeviceNamespace(of: tun) { (inside) throws(TapError) -> T in
+                    try opened()
+                    return try body(tun, inside)
+                }
+            } catch .foreignNamespace(_, .cannotEnter) {
+                // Then through the descriptor alone, without names.
+            }
+        }
+        try opened()
+        return try body(tun, device)
+    }
+
     /// The device a queue tapctl holds belongs to, identified after the attach:
     /// the name the queue reports (TUNGETIFF), the device of that name over
     /// rtnetlink (its index, owner, settings), and the queue asked again.
@@ -74,7 +100,8 @@ extension TapControl {
         let name = try interface(ofDescriptor: tun.rawValue).name
         var socket = try RouteSocket(system: system)
         guard let link = try socket.link(named: name), link.tun != nil,
-              try interface(ofDescriptor: tun.rawValue).name == name else { throw .identityChanged(name) }
+              try interface(ofDescriptor: tun.rawValue).name.utf8.elementsEqual(name.utf8),
+              link.name.utf8.elementsEqual(name.utf8) else { throw .identityChanged(name) }
         return link
     }
 }

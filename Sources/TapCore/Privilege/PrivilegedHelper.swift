@@ -29,11 +29,20 @@ public enum PrivilegedHelper {
               cap_set_proc(set) == 0 else { throw .capabilities("keeping CAP_NET_ADMIN alone", .current) }
     }
 
-    /// The real user and the groups rules may name.
-    public static var caller: (uid: uid_t, groups: [gid_t]) {
-        var groups = [gid_t](repeating: 0, count: 256)
-        let count = getgroups(256, &groups)
-        return (getuid(), [getgid()] + groups.prefix(Int(max(count, 0))))
+    /// The real user and the groups rules may name: every supplementary group,
+    /// however many (getgroups(0) sizes the list). A list that cannot be read
+    /// is an error, never "no groups": that would skip a `deny group:` rule.
+    public static func caller() throws(TapError) -> (uid: uid_t, groups: [gid_t]) {
+        // The count can grow between the two calls only by another thread's setgroups; ask again then.
+        for _ in 0..<3 {
+            let size = getgroups(0, nil)
+            guard size >= 0 else { break }
+            var groups = [gid_t](repeating: 0, count: Int(size))
+            let count = getgroups(size, &groups)
+            if count >= 0 { return (getuid(), [getgid()] + groups.prefix(Int(count))) }
+            guard errno == EINVAL else { break }
+        }
+        throw .system("getgroups", .current)
     }
 }
 
@@ -59,7 +68,7 @@ public struct HelperPolicy: Sendable {
 
     /// The access list in force for the real user of this process.
     public static func load() throws(TapError) -> HelperPolicy {
-        let (uid, groups) = PrivilegedHelper.caller
+        let (uid, groups) = try PrivilegedHelper.caller()
         return HelperPolicy(rules: try AccessList.load(), uid: uid, groups: groups)
     }
 

@@ -67,4 +67,29 @@ public struct InterfaceName: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { value }
+
+    /// Names are equal when their bytes are, as the kernel compares them (not
+    /// by Unicode canonical equivalence, as Swift's String does).
+    public static func == (lhs: InterfaceName, rhs: InterfaceName) -> Bool {
+        lhs.isTemplate == rhs.isTemplate && lhs.value.utf8.elementsEqual(rhs.value.utf8)
+    }
+
+    /// Hashes the bytes, as `==` compares them.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(NameBytes(value))
+    }
+
+    /// Whether this name is `other`'s, byte for byte.
+    public func names(_ other: String) -> Bool { value.utf8.elementsEqual(other.utf8) }
+}
+
+/// A device name as the kernel keeps it, bytes, for comparing and hashing:
+/// Swift's String compares by canonical equivalence, under which "é" (NFC)
+/// and "e" with U+0301 (NFD) are one string, while the kernel has two devices.
+struct NameBytes: Hashable {
+    let bytes: [UInt8]
+
+    init(_ name: String) {
+        bytes = Array(name.utf8)
+    }
 }

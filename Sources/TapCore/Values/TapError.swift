@@ -116,6 +116,18 @@ public enum TapError: Error, Equatable, Sendable {
     /// The device behind a name is not the one that was read (deleted and
     /// made again, or renamed, meanwhile): nothing was changed.
     case identityChanged(String)
+    /// The device behind a descriptor is in another network namespace than the
+    /// caller's, where its name may be another device, and tapctl cannot act
+    /// there (`reason`).
+    case foreignNamespace(String, reason: ForeignNamespaceReason)
+    /// The device behind the descriptor no longer had the index the settings
+    /// went to when tapctl looked again after applying them (it moved to
+    /// another namespace meanwhile): `applied` went to that index.
+    case movedWhileActing(String, applied: [String])
+    /// TUNGETDEVNETNS was refused (EPERM: no CAP_NET_ADMIN over the device's
+    /// namespace, or unsupported before Linux 5.2), so which device the name
+    /// means cannot be checked: refused rather than guessed.
+    case namespaceUnverified(String)
     /// A pattern that matches no tun/tap device.
     case noMatch(String)
     /// `NetworkNamespace.enter`: the namespace file does not exist.
@@ -145,6 +157,14 @@ public enum TapError: Error, Equatable, Sendable {
     /// Any other failure: the call or step that failed, and its errno.
     case system(String, Errno)
 
+    /// Why a device in another network namespace cannot be acted on.
+    public enum ForeignNamespaceReason: Equatable, Sendable {
+        /// Privileged-helper mode acts only in its own namespace.
+        case helperMode
+        /// Entering the namespace (setns) was refused: it needs CAP_SYS_ADMIN.
+        case cannotEnter
+    }
+
     /// The kind of failure; tapctl exits with a status for each (usage 2, permission 3,
     /// not found 4, exists 5, busy 6, failure 1).
     public enum Category: Sendable {
@@ -157,7 +177,8 @@ public enum TapError: Error, Equatable, Sendable {
         case .invalidName, .unknownUser, .unknownGroup, .offloadProblem, .invalidMAC, .invalidSetting: return .usage
         case .noNamespace, .notANamespace, .notOpen, .notTunDescriptor, .unattachedDescriptor: return .notFound
         case .cannotBecome: return .permission
-        case .namespacePermission: return .permission
+        case .namespacePermission, .foreignNamespace, .namespaceUnverified: return .permission
+        case .movedWhileActing: return .failure
         case .settingRefused(_, _, let errno, _): return errno == nil ? .permission : .failure
         case .needsNetAdmin, .notPermitted, .accessListMissing, .accessListMalformed, .accessListInsecure, .accessDenied:
             return .permission
@@ -227,6 +248,8 @@ public enum TapError: Error, Equatable, Sendable {
             return problem.description
         case .offloadsRefused(_, let refused, let kept):
             let what = refused.isEmpty ? "this set" : refused.joined(separator: ",")
+            // Without a verified name the previous set cannot be read; the kernel keeps it on a refusal.
+            if refused.isEmpty && kept == nil { return "the kernel refused this set and kept the previous one" }
             return "the kernel refused \(what); " + (kept.map { "the offloads stay \($0)" } ?? "the offloads are unknown now")
         case .queueRefused(_, let reason):
             return reason
@@ -261,6 +284,17 @@ public enum TapError: Error, Equatable, Sendable {
         case .cannotChangeInPlace(_, let differences, let inUse):
             return (inUse ? "in use, and changing it would disturb its holder: " : "differs where it cannot change in place: ")
                 + differences.joined(separator: ", ")
+        case .foreignNamespace(let name, .helperMode):
+            return "\(name) is in another network namespace than the helper's, where the name may be another device; "
+                + "privileged-helper mode acts only on devices in its own network namespace"
+        case .foreignNamespace(let name, .cannotEnter):
+            return "\(name) is in another network namespace, where the name may be another device, and entering it needs CAP_SYS_ADMIN"
+        case .movedWhileActing(let name, let applied):
+            return "\(name) moved to another network namespace while tapctl changed it; "
+                + "applied to the index it had before the move: " + applied.joined(separator: ", ")
+        case .namespaceUnverified(let name):
+            return "cannot tell which network namespace \(name) is in (TUNGETDEVNETNS needs CAP_NET_ADMIN over it), "
+                + "so a name looked up here could be another device; this needs root, or tapctl as a privileged helper"
         case .identityChanged(let name):
             return "\(name) changed (it was removed, renamed or made again) while tapctl was opening it; nothing was changed"
         case .invalidSetting(let problem):
