@@ -171,6 +171,17 @@ case "foreign" where CommandLine.arguments.count > 3:
     exit(foreign(CommandLine.arguments[2], Array(CommandLine.arguments.dropFirst(3))))
 case "report": report()
 case "arp": exit(arp(CInt(CommandLine.arguments.last ?? "") ?? -1))
+case "give" where CommandLine.arguments.count == 4:
+    // `give NAME UID`: as the device's owner, attach a queue and hand the device on (TUNSETOWNER).
+    let fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)
+    let tun = TunDescriptor(fd)
+    guard let flags = try? TapControl().tunLink(CommandLine.arguments[2]).attachFlags,
+          (try? tun.setInterface(CommandLine.arguments[2], flags: flags)) != nil,
+          let uid = uid_t(CommandLine.arguments[3]), (try? tun.setOwner(uid)) != nil else {
+        print("cannot give \(CommandLine.arguments[2]): \(String(cString: strerror(errno)))")
+        exit(1)
+    }
+    exit(0)
 case "grab" where CommandLine.arguments.count == 4:
     exit(grab(CommandLine.arguments[2], milliseconds: Int(CommandLine.arguments[3]) ?? 0))
 default:

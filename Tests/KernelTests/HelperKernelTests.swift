@@ -25,13 +25,18 @@ final class HelperKernelTests: KernelTestCase {
         for bridge in ["br0", "br1"] {
             _ = spawn(["ip", "link", "del", bridge])
             XCTAssertEqual(spawn(["ip", "link", "add", bridge, "type", "bridge"]).status, 0)
+            // A port of the administrator's, as a host's uplink is: in helper mode a tap is never a bridge's only port.
+            XCTAssertEqual(spawn(["ip", "link", "add", "up-\(bridge)", "master", bridge, "type", "veth", "peer", "name", "up-\(bridge)-p"]).status, 0)
         }
         // Set after creation, so the kernel keeps it when ports come and go.
         XCTAssertEqual(spawn(["ip", "link", "set", "br0", "mtu", "1400"]).status, 0)
     }
 
     override func tearDownWithError() throws {
-        for bridge in ["br0", "br1"] { _ = spawn(["ip", "link", "del", bridge]) }
+        for bridge in ["br0", "br1"] {
+            _ = spawn(["ip", "link", "del", "up-\(bridge)"])
+            _ = spawn(["ip", "link", "del", bridge])
+        }
         _ = spawn(["rm", "-rf", directory])
         try super.tearDownWithError()
     }
@@ -290,9 +295,17 @@ final class HelperKernelTests: KernelTestCase {
         XCTAssertEqual(run([setuidCopy, "create", "tap1", "--txqueuelen", "2000"], acl: acl).status, 0)
         let third = run([setuidCopy, "create", "tap%d"], acl: acl)
         XCTAssertEqual(third.status, 3)
-        XCTAssertEqual(third.stderr, "tapctl: create tap2: you own 2 devices already, and /etc/tapctl/acl allows 2\n")
+        XCTAssertEqual(third.stderr, "tapctl: create tap2: tapctl made 2 devices for you already, and /etc/tapctl/acl allows 2\n")
         XCTAssertEqual(try tunLinks().map(\.name), ["tap0", "tap1"], "the third is gone")
+        // The count is of what the helper made for the user, recorded where only CAP_NET_ADMIN can
+        // change it: giving a device to another user (TUNSETOWNER, which its owner may do) frees nothing,
+        // and pushes nothing onto the other user.
+        let given = run([ExecKernelTests.helper, "give", "tap0", "4242"], acl: acl)
+        XCTAssertEqual(given.status, 0, given.stdout)
+        XCTAssertEqual(try link("tap0")?.owner, 4242)
+        XCTAssertEqual(run([setuidCopy, "create", "tap%d"], acl: acl).status, 3, "still two made for nobody")
         XCTAssertEqual(run([setuidCopy, "create", "tap9"], as: .other, acl: acl).status, 0, "the limit is per user")
+        XCTAssertEqual(run([setuidCopy, "create", "tap8"], as: .other, acl: acl).status, 0, "tap0 does not count for 4242")
     }
 
     /// apply and dump follow the access list device by device; --prune is refused.

@@ -41,7 +41,7 @@ final class LinkKernelTests: KernelTestCase {
         let outcome = tapctl("set", "tap0", "--mtu", "1400", "--mac", "02:11:22:33:44:55", "--txqueuelen", "700",
                              "--nobridge", "--up", "--json")
         XCTAssertEqual(outcome.stdout,
-                       #"{"name":"tap0","applied":["mtu 1400","mac 02:11:22:33:44:55","txqueuelen 700","nobridge","up"]}"# + "\n")
+                       #"{"name":"tap0","applied":["nobridge","mtu 1400","mac 02:11:22:33:44:55","txqueuelen 700","up"]}"# + "\n")
         var link = try ipLink("tap0")
         XCTAssertEqual(link["mtu"] as? Int, 1400)
         XCTAssertEqual(link["address"] as? String, "02:11:22:33:44:55")

@@ -46,6 +46,17 @@ final class FakeKernel: @unchecked Sendable {
         var kind = "tun"
     }
     var devices: [String: Device]?
+    /// The device the last creating TUNSETIFF made, as TUNSETIFF, TUNSETOWNER
+    /// and TUNSETGROUP left it: what RTM_GETLINK then reports for it.
+    struct Made {
+        var name: String
+        var flags: TunFlags
+        var owner: UInt32?
+        var group: UInt32?
+        /// Queues attached to it: the one that made it, and those after.
+        var queues: UInt32 = 1
+    }
+    private(set) var made: Made?
     var euid: UInt32 = 1000
     /// CAP_NET_ADMIN, permitted and effective: root's by default; privileged-
     /// helper mode has it permitted only, until a call raises it.
@@ -79,6 +90,10 @@ final class FakeKernel: @unchecked Sendable {
         if request.flags & 0x300 != 0 {
             return devices.sorted { $0.value.index < $1.value.index }.flatMap { reply(to: request, name: $0.key, $0.value) }
         }
+        let index = Int32(bitPattern: request.payload.count >= 8 ? request.payload.loadNative(UInt32.self, at: 4) : 0)
+        if index != 0, !attributes.contains(where: { $0.type == 3 }) {
+            return devices.first { $0.value.index == index }.map { reply(to: request, name: $0.key, $0.value) }
+        }
         return devices[name].map { reply(to: request, name: name, $0) }
     }
 
@@ -88,6 +103,13 @@ final class FakeKernel: @unchecked Sendable {
             .init(type: 8, uint32: deviceQueues),
         ]
         if let owner = device.owner { tun.append(.init(type: 1, uint32: owner)) }
+        if let made, made.name == name {
+            tun = [.init(type: 3, payload: [made.flags.contains(.tun) ? 1 : 2]), .init(type: 4, payload: [made.flags.contains(.noPI) ? 0 : 1]),
+                   .init(type: 5, payload: [made.flags.contains(.vnetHdr) ? 1 : 0]), .init(type: 6, payload: [1]),
+                   .init(type: 7, payload: [made.flags.contains(.multiQueue) ? 1 : 0]), .init(type: 8, uint32: made.queues + deviceQueues - 1)]
+            if let owner = made.owner { tun.append(.init(type: 1, uint32: owner)) }
+            if let group = made.group { tun.append(.init(type: 2, uint32: group)) }
+        }
         var payload = [UInt8](repeating: 0, count: 16)
         payload.replaceSubrange(4..<8, with: withUnsafeBytes(of: device.index.littleEndian, Array.init))
         let info: [Netlink.Attribute] = device.kind == "tun" ? [.init(type: 1, string: "tun"), .init(nested: 2, tun)]
@@ -98,11 +120,29 @@ final class FakeKernel: @unchecked Sendable {
 
     /// TUNSETIFF and TUNGETIFF against `devices`; other ioctls succeed.
     private func namespaceIoctl(_ fd: CInt, _ request: UInt, _ argument: SystemCalls.IoctlArgument) -> CInt {
+        if case .value(let value) = argument {
+            if Self.names[request] == "TUNSETOWNER" { made?.owner = UInt32(value) }
+            if Self.names[request] == "TUNSETGROUP" { made?.group = UInt32(value) }
+            return 0
+        }
         guard case .pointer(let pointer) = argument else { return 0 }
+        if Self.names[request] == "TUNSETIFF" {
+            var bytes = [CChar](repeating: 0, count: Int(IFNAMSIZ))
+            let ifr = pointer.assumingMemoryBound(to: ifreq.self)
+            ctap_ifreq_name(ifr, &bytes)
+            let flags = TunFlags(rawValue: UInt16(bitPattern: ctap_ifreq_flags(ifr)))
+            let name = String(decoding: bytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if flags.contains(.tunExcl) {
+                // With `devices`, the name a template resolves to is recorded where the device is made.
+                if devices == nil { made = Made(name: name, flags: flags, owner: nil, group: nil) }
+            } else if made?.name == name {
+                made?.queues += 1
+            }
+        }
         if request == ctap_TUNGETVNETHDRSZ() { pointer.storeBytes(of: vnetHeaderSize, as: CInt.self) }
         guard let devices else {
             if Self.names[request] == "TUNGETIFF" {
-                ctap_ifreq_set(pointer.assumingMemoryBound(to: ifreq.self), "tap0", Int16(bitPattern: queueFlags.rawValue))
+                ctap_ifreq_set(pointer.assumingMemoryBound(to: ifreq.self), made?.name ?? "tap0", Int16(bitPattern: queueFlags.rawValue))
             }
             return 0
         }
@@ -129,6 +169,7 @@ final class FakeKernel: @unchecked Sendable {
             guard netAdminEffective else { return fail(.EPERM) }
             let index = (devices.values.map(\.index).max() ?? 0) + 1
             self.devices?[name] = Device(index: index, owner: nil)
+            made = Made(name: name, flags: TunFlags(rawValue: UInt16(bitPattern: ctap_ifreq_flags(ifr))), owner: nil, group: nil)
             attached[fd] = index
             ctap_ifreq_set(ifr, name, ctap_ifreq_flags(ifr))
             return 0
@@ -255,7 +296,13 @@ final class FakeKernel: @unchecked Sendable {
         system.netAdminEffective = { self.netAdminEffective }
         system.isCurrentNetworkNamespace = { _ in self.deviceNamespace == .current }
         system.setNetworkNamespace = { _ in self.outcome("setns") }
-        system.setNetAdminEffective = { on in
+        // No CAP_SYS_ADMIN: devices are made here, as a cap_net_admin install makes them.
+        system.sysAdminEffective = { false }
+        system.unshareNetworkNamespace = {
+            Errno.current = .EPERM
+            return -1
+        }
+        system.capabilities = CapabilityRaiser(netAdmin: { on in
             self.calls.append(on ? "raise CAP_NET_ADMIN" : "lower CAP_NET_ADMIN")
             guard !on || self.netAdminPermitted else {
                 Errno.current = .EPERM
@@ -263,7 +310,10 @@ final class FakeKernel: @unchecked Sendable {
             }
             self.netAdminEffective = on
             return 0
-        }
+        }, sysAdmin: { _ in
+            Errno.current = .EPERM
+            return -1
+        })
         system.socket = { _, _, _ in self.outcome("socket") == 0 ? 1000 : -1 }
         system.send = { _, buffer, _ in
             self.answer((try? Netlink.messages(in: Array(buffer))) ?? [])

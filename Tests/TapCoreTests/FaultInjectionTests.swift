@@ -15,14 +15,16 @@ final class FaultInjectionTests: XCTestCase {
         let result = try TapControl(system: kernel.system).create(try request())
         XCTAssertEqual(result.name, "tap0")
         XCTAssertTrue(result.created)
-        XCTAssertEqual(kernel.calls, ["open", "TUNSETIFF", "TUNSETOWNER", "TUNSETGROUP", "TUNSETPERSIST"])
-        XCTAssertEqual(kernel.closed, [100])
+        // Checked as made (one RTM_GETLINK) before persist.
+        XCTAssertEqual(kernel.calls, ["open", "TUNSETIFF", "TUNSETOWNER", "TUNSETGROUP", "TUNGETIFF", "socket", "RTM_GETLINK",
+                                      "TUNSETPERSIST"])
+        XCTAssertEqual(kernel.closedFiles, [100])
     }
 
     func testNoOwnerSkipsTUNSETOWNER() throws {
         let kernel = FakeKernel()
         _ = try TapControl(system: kernel.system).create(try request(owner: .none, group: nil))
-        XCTAssertEqual(kernel.calls, ["open", "TUNSETIFF", "TUNSETPERSIST"])
+        XCTAssertEqual(kernel.calls, ["open", "TUNSETIFF", "TUNGETIFF", "socket", "RTM_GETLINK", "TUNSETPERSIST"])
     }
 
     func testEINTRIsRetriedEverywhere() throws {
@@ -32,7 +34,7 @@ final class FaultInjectionTests: XCTestCase {
         }
         XCTAssertEqual(try TapControl(system: kernel.system).create(try request()).name, "tap0")
         XCTAssertEqual(kernel.calls.filter { $0 == "TUNSETPERSIST" }.count, 3)
-        XCTAssertEqual(kernel.closed, [100])
+        XCTAssertEqual(kernel.closedFiles, [100])
     }
 
     /// A failure at each call after TUNSETIFF must stop before TUNSETPERSIST and
@@ -50,7 +52,7 @@ final class FaultInjectionTests: XCTestCase {
                 XCTAssertEqual($0 as? TapError, error, call)
             }
             XCTAssertEqual(kernel.calls.last, call, "nothing after the failing \(call)")
-            XCTAssertEqual(kernel.closed, [100], call)
+            XCTAssertEqual(kernel.closedFiles, [100], call)
         }
         for errno in [Errno.EPERM, .ENOMEM, .EBUSY] {
             let kernel = FakeKernel()

@@ -92,9 +92,15 @@ final class HelperModeTests: XCTestCase {
         let persist = try XCTUnwrap(kernel.calls.firstIndex(of: "TUNSETPERSIST"))
         XCTAssertEqual(Array(kernel.calls[..<persist]), [
             "open", "raise CAP_NET_ADMIN", "TUNSETIFF", "lower CAP_NET_ADMIN", "TUNSETOWNER",
-            "socket", "RTM_GETLINK",  // the devices the caller owns, for the limit
-            "socket", "RTM_GETLINK",  // the new device's index
-            "raise CAP_NET_ADMIN", "socket", "RTM_NEWLINK", "lower CAP_NET_ADMIN",
+            "TUNGETIFF",  // the name the kernel gave
+            "socket", "RTM_GETLINK",  // checked as made
+            "socket", "RTM_GETLINK",  // its index, for the record of its maker
+            "socket", "RTM_GETLINK",  // the devices made for the caller, for the limit
+            "raise CAP_NET_ADMIN", "socket", "RTM_NEWLINK", "lower CAP_NET_ADMIN",  // the alias
+            "socket", "RTM_GETLINK",  // the device to configure
+            "socket", "RTM_GETLINK",  // the gate reads it again, by index
+            "socket",  // the gate's look at its bridges: it has none
+            "raise CAP_NET_ADMIN", "socket", "RTM_NEWLINK", "lower CAP_NET_ADMIN",  // the MTU
         ])
         XCTAssertFalse(kernel.netAdminEffective)
     }

@@ -54,6 +54,8 @@ static inline int ctap_set_no_new_privs(void) {
 // setns needs _GNU_SOURCE, which the Glibc module does not define.
 int setns(int fd, int nstype);
 static inline int ctap_setns_net(int fd) { return setns(fd, 0x40000000 /* CLONE_NEWNET */); }
+int unshare(int flags);
+static inline int ctap_unshare_net(void) { return unshare(0x40000000 /* CLONE_NEWNET */); }
 
 // getauxval(AT_SECURE): set by the kernel when exec raised privilege.
 unsigned long getauxval(unsigned long type);

@@ -29,6 +29,8 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let EACCES = Errno(rawValue: Glibc.EACCES)
     /// EBUSY: device or resource busy; TUNSETIFF on a held single-queue device, or with IFF_TUN_EXCL on any.
     public static let EBUSY = Errno(rawValue: Glibc.EBUSY)
+    /// File exists: a name taken (a device moved into a namespace that has one).
+    public static let EEXIST = Errno(rawValue: Glibc.EEXIST)
     /// ENODEV: no such device.
     public static let ENODEV = Errno(rawValue: Glibc.ENODEV)
     /// ENXIO: no such device or address.

@@ -47,9 +47,13 @@ public struct SystemCalls: Sendable {
     public var writev: @Sendable (_ fd: CInt, _ vectors: UnsafeBufferPointer<iovec>) -> Int
     /// Whether CAP_NET_ADMIN is in the calling thread's effective set.
     public var netAdminEffective: @Sendable () -> Bool
-    /// Raises (true) or lowers CAP_NET_ADMIN in the effective set; raising fails
-    /// with EPERM when the permitted set does not hold it.
-    public var setNetAdminEffective: @Sendable (_ on: Bool) -> CInt
+    /// Whether CAP_SYS_ADMIN is in the calling thread's effective set.
+    public var sysAdminEffective: @Sendable () -> Bool
+    /// Raising and lowering capabilities, which only the privilege gate
+    /// (`Gate`) can call: what a test substitutes, not what code may use.
+    public var capabilities: CapabilityRaiser
+    /// unshare(CLONE_NEWNET): a new, empty network namespace for the calling thread.
+    public var unshareNetworkNamespace: @Sendable () -> CInt
     /// setns(2) into the network namespace `fd` refers to, for the calling thread.
     public var setNetworkNamespace: @Sendable (_ fd: CInt) -> CInt
     /// Whether `fd` (a namespace descriptor) is the calling thread's network
@@ -84,13 +88,9 @@ public struct SystemCalls: Sendable {
         readv: { fd, vectors in Glibc.readv(fd, vectors.baseAddress, CInt(vectors.count)) },
         writev: { fd, vectors in Glibc.writev(fd, vectors.baseAddress, CInt(vectors.count)) },
         netAdminEffective: { Capabilities.hasEffective(CAP_NET_ADMIN) },
-        setNetAdminEffective: { on in
-            guard let current = cap_get_proc() else { return -1 }
-            defer { cap_free(UnsafeMutableRawPointer(current)) }
-            var netAdmin = [CAP_NET_ADMIN]
-            guard cap_set_flag(current, CAP_EFFECTIVE, 1, &netAdmin, on ? CAP_SET : CAP_CLEAR) == 0 else { return -1 }
-            return cap_set_proc(current)
-        },
+        sysAdminEffective: { Capabilities.hasEffective(CAP_SYS_ADMIN) },
+        capabilities: .live,
+        unshareNetworkNamespace: { ctap_unshare_net() },
         setNetworkNamespace: { fd in ctap_setns_net(fd) },
         isCurrentNetworkNamespace: { fd in
             var theirs = stat(), ours = stat()

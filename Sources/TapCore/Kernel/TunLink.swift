@@ -82,6 +82,9 @@ public struct Link: Equatable, Sendable {
     public var txQueueLength: UInt32?
     /// IFLA_GROUP: the device group, 0 unless set (`delete` uses one to remove devices in a batch).
     public var group: UInt32?
+    /// IFLA_IFALIAS, which only CAP_NET_ADMIN can change: where helper mode
+    /// records the user it made a device for (`Gate.maker`).
+    public var alias: String?
 
     init(name: String, kind: String?, tun: TunLink?) {
         self.name = name
@@ -111,6 +114,7 @@ public struct Link: Equatable, Sendable {
             case Int(IFLA_MASTER): link.master = attribute.uint32.map { Int32(bitPattern: $0) }
             case Int(IFLA_TXQLEN): link.txQueueLength = attribute.uint32
             case Int(IFLA_GROUP): link.group = attribute.uint32
+            case Int(IFLA_IFALIAS): link.alias = attribute.string
             case Int(IFLA_CARRIER): carrier = attribute.uint8 == 1
             case Int(IFLA_LINKINFO):
                 for info in try Netlink.attributes(in: attribute.payload[...]) {

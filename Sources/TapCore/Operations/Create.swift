@@ -92,14 +92,65 @@ extension TapControl {
     /// access list is consulted for the name the kernel gave (a template's
     /// result, not the template) before the device is made persistent or any
     /// queue of it is handed out: a denied device goes with its queue.
+    ///
+    /// Until TUNSETOWNER a new device has no owner, and any user who can open
+    /// /dev/net/tun may attach to it. So, where CAP_SYS_ADMIN allows (root, a
+    /// setuid install), the device is made in a private network namespace that
+    /// no other user can enter, given its owner and group there, and only then
+    /// moved here (RTM_NEWLINK with IFLA_NET_NS_FD): here it never has no owner.
+    /// Elsewhere (a cap_net_admin install) it is made here. Either way it is
+    /// then checked in one RTM_GETLINK: its queues, owner, group and flags
+    /// exactly as made, or it is deleted rather than handed over.
     func make(_ request: CreateRequest, persistent: Bool) throws(TapError) -> OpenDevice {
-        try policy?.checkOwnership(request)
-        if !request.name.isTemplate { try policy?.device(request.name.value) }
+        // In helper mode the caller is the real user the helper acts for.
+        let owner: uid_t? = switch request.owner {
+        case .caller: policy?.uid ?? geteuid()
+        case .none: nil
+        case .user(let uid): uid
+        }
+        let device: OpenDevice
+        if gate.canEnterNamespaces() {
+            // Opened here, before the private namespace: a socket's namespace is fixed when it is opened.
+            var here = try RouteSocket(system: system)
+            let moved = try withPrivateNamespace { (home) throws(TapError) -> OpenDevice in
+                let device = try makeHere(request, owner: owner)
+                return OpenDevice(queue: try move(device.queue, home: home, here: &here, template: request.name), name: device.name)
+            }
+            switch consume moved {
+            case .some(let made): device = made
+            case .none: device = try makeHere(request, owner: owner)
+            }
+        } else {
+            device = try makeHere(request, owner: owner)
+        }
+        // The name the kernel gave, here: a template renamed on the move when its first choice was taken.
+        let name: String
+        do {
+            name = try device.queue.descriptor.interface().name
+        } catch {
+            throw .system("TUNGETIFF", error)
+        }
+        try verify(name, request, owner: owner)
+        if let policy {
+            try policy.device(name)
+            try record(name, for: policy.uid)
+        }
+        do {
+            if persistent { try device.queue.descriptor.setPersistent(true) }
+        } catch {
+            throw .system("TUNSETPERSIST", error)
+        }
+        return OpenDevice(queue: device.queue, name: name)
+    }
+
+    /// TUNSETIFF with IFF_TUN_EXCL in the calling thread's namespace, then
+    /// TUNSETOWNER and TUNSETGROUP.
+    func makeHere(_ request: CreateRequest, owner: uid_t?) throws(TapError) -> OpenDevice {
         let queue = try TapQueue(system: system)
         let tun = queue.descriptor
         // CAP_NET_ADMIN for creating only: with IFF_TUN_EXCL an existing name
         // is EBUSY, never an attach that would skip the owner check.
-        let name = try system.withNetAdmin { () throws(TapError) -> String in
+        let name = try gate.withNetAdmin(PrivilegedChange(action: .create(request, owner: owner))) { () throws(TapError) -> String in
             do throws(Errno) {
                 return try tun.setInterface(request.name.value, flags: request.flags).name
             } catch {
@@ -109,11 +160,6 @@ extension TapControl {
                 default: throw .system("TUNSETIFF", error)
                 }
             }
-        }
-        let owner: uid_t? = switch request.owner {
-        case .caller: geteuid()
-        case .none: nil
-        case .user(let uid): uid
         }
         do {
             if let owner { try tun.setOwner(owner) }
@@ -125,44 +171,124 @@ extension TapControl {
         } catch {
             throw error == .EINVAL ? .unmappedID("gid \(request.group ?? 0)") : .system("TUNSETGROUP", error)
         }
-        if request.multiQueue { try refuseIntruders(name) }
-        if let policy {
-            try policy.device(name)
-            try checkDeviceCount(policy, name: name)
-        }
-        do {
-            if persistent { try tun.setPersistent(true) }
-        } catch {
-            throw .system("TUNSETPERSIST", error)
-        }
         return OpenDevice(queue: queue, name: name)
     }
 
-    /// Until TUNSETOWNER a new device has no owner, so any user who can open
-    /// /dev/net/tun may attach a queue to it; a single-queue device is safe
-    /// (ours is its one queue), but a multiqueue one may have gained a
-    /// stranger's queue, which would stay once the owner is set. Such a device
-    /// is deleted (RTM_DELLINK detaches every queue) rather than handed over.
-    private func refuseIntruders(_ name: String) throws(TapError) {
+    /// Runs `body` in a new network namespace of the calling thread's own,
+    /// which only CAP_SYS_ADMIN could enter, handing it the caller's namespace
+    /// to come back to, and comes back on every path. Nil when the namespace
+    /// cannot be made (no CAP_SYS_ADMIN): the caller then works here.
+    func withPrivateNamespace<T: ~Copyable>(_ body: (CInt) throws(TapError) -> T) throws(TapError) -> T? {
+        guard gate.canEnterNamespaces() else { return nil }
+        let home: CInt
+        do {
+            home = try retryingEINTR { system.open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC) }
+        } catch {
+            throw .system("opening /proc/thread-self/ns/net", error)
+        }
+        defer { _ = system.close(home) }
+        let change = PrivilegedChange(action: .privateNamespace)
+        let unshared = try gate.withSysAdmin(change) { () throws(TapError) -> Bool in
+            guard system.unshareNetworkNamespace() == 0 else {
+                let error = Errno.current
+                if error == .EPERM { return false }
+                throw .system("unshare(CLONE_NEWNET)", error)
+            }
+            return true
+        }
+        guard unshared else { return nil }
+        func goHome() throws(TapError) {
+            try gate.withSysAdmin(change) { () throws(TapError) in
+                guard system.setNetworkNamespace(home) == 0 else { throw .system("setns back", .current) }
+            }
+        }
+        let result: T
+        do {
+            result = try body(home)
+        } catch {
+            try goHome()
+            throw error
+        }
+        try goHome()
+        return result
+    }
+
+    /// Moves the device of `queue`, made in the private namespace, to `home`,
+    /// whose devices `here` lists. A fixed name taken there is `alreadyExists`,
+    /// and the device goes with its queue. A template's device is renamed in
+    /// the private namespace to the first name the template gives that is free
+    /// there, and moved again, as often as another device takes that name
+    /// first. (IFLA_IFNAME on the move itself would rename the device even
+    /// when its name is free: the kernel renames after moving.)
+    private func move(_ queue: consuming TapQueue, home: CInt, here: inout RouteSocket,
+                      template name: InterfaceName) throws(TapError) -> TapQueue {
+        for _ in 0..<16 {
+            let privateName: String
+            do {
+                privateName = try queue.descriptor.interface().name
+            } catch {
+                throw .system("TUNGETIFF", error)
+            }
+            let errno = try gate.withNetAdmin(PrivilegedChange(action: .move)) { () throws(TapError) -> Errno? in
+                var socket = try RouteSocket(system: system)
+                guard let link = try socket.link(named: privateName) else { throw .identityChanged(privateName) }
+                let attributes = [Netlink.Attribute(type: UInt16(IFLA_NET_NS_FD), uint32: UInt32(bitPattern: home))]
+                return try socket.change([LinkRequest(type: UInt16(RTM_NEWLINK), index: link.index, attributes: attributes)])[0]
+            }
+            switch errno {
+            case nil: return queue
+            case .EEXIST? where name.isTemplate:
+                let taken = Set(try here.links().map { NameBytes($0.name) })
+                let parts = name.value.split(separator: "%d", maxSplits: 1, omittingEmptySubsequences: false)
+                guard let free = (0..<100_000).lazy.map({ String(parts[0]) + String($0) + String(parts[1]) })
+                    .first(where: { !taken.contains(NameBytes($0)) }) else { throw .alreadyExists(name.value) }
+                let renamed = try gate.withNetAdmin(PrivilegedChange(action: .move)) { () throws(TapError) -> Errno? in
+                    var socket = try RouteSocket(system: system)
+                    guard let link = try socket.link(named: privateName) else { throw .identityChanged(privateName) }
+                    return try socket.change([LinkRequest(type: UInt16(RTM_NEWLINK), index: link.index,
+                                                          attributes: [Netlink.Attribute(type: UInt16(IFLA_IFNAME), string: free)])])[0]
+                }
+                if let renamed { throw .system("renaming the new device to \(free) (RTM_NEWLINK)", renamed) }
+            case .EEXIST?: throw .alreadyExists(name.value)
+            case let other?: throw .system("moving the new device here (RTM_NEWLINK)", other)
+            }
+        }
+        throw .alreadyExists(name.value)
+    }
+
+    /// The new device as the kernel has it now, in one RTM_GETLINK: one queue
+    /// (ours), the owner, group and flags it was made with. Anything else means
+    /// someone reached it before its owner was set: it is deleted (RTM_DELLINK
+    /// detaches every queue) rather than handed over.
+    private func verify(_ name: String, _ request: CreateRequest, owner: uid_t?) throws(TapError) {
         // Ours, and held: nobody without CAP_NET_ADMIN can remove or rename it.
         let link = try device(named: name)
-        guard let tun = link.tun, tun.queues + tun.disabledQueues > 1 else { return }
+        guard let tun = link.tun else { throw .identityChanged(name) }
+        let owned = tun.owner == owner.map { UInt32($0) } && tun.group == request.group.map { UInt32($0) }
+        let flags = tun.mode == request.mode && tun.multiQueue == request.multiQueue && tun.vnetHeader == request.vnetHeader
+            && tun.packetInfo == request.packetInfo
+        let asMade = owned && flags && (!tun.multiQueue || tun.queues + tun.disabledQueues == 1)
+        guard !asMade else { return }
         let holders = Holders.scan(excludingSelf: true)[link.name] ?? []
-        _ = try system.withNetAdmin { () throws(TapError) in
+        _ = try gate.withNetAdmin(PrivilegedChange(action: .discard(index: link.index))) { () throws(TapError) in
             var socket = try RouteSocket(system: system)  // opened with the capability: the kernel checks the opener too
             return try socket.change([LinkRequest(type: UInt16(RTM_DELLINK), index: link.index)])
         }
         throw .intruder(link.name, holders: holders)
     }
 
-    /// Privileged-helper mode: the devices one user owns in this namespace,
-    /// the new one included, are bounded by the access list's limit.
-    private func checkDeviceCount(_ policy: HelperPolicy, name: String) throws(TapError) {
-        var socket = try RouteSocket(system: system)
-        let owned = try socket.tunLinks().filter { $0.owner == policy.uid }.count
-        guard owned <= policy.limits.devices else {
-            throw .accessDenied(name, "you own \(owned - 1) devices already, and \(AccessList.path) allows \(policy.limits.devices)")
+    /// Helper mode: the caller's uid on what it made, in the alias, which
+    /// only CAP_NET_ADMIN can change; the access list's device limit counts
+    /// these, not owners, since an owner can hand a device on.
+    private func record(_ name: String, for uid: uid_t) throws(TapError) {
+        let link = try device(named: name)
+        let alias = Gate.maker(uid)
+        let errno = try gate.withNetAdmin(PrivilegedChange(action: .record(name: name, index: link.index, alias: alias))) { () throws(TapError) in
+            var socket = try RouteSocket(system: system)
+            return try socket.change([LinkRequest(type: UInt16(RTM_NEWLINK), index: link.index,
+                                                  attributes: [Netlink.Attribute(type: UInt16(IFLA_IFALIAS), string: alias)])])[0]
         }
+        if let errno { throw .system("recording the device's maker (IFLA_IFALIAS)", errno) }
     }
 
     /// Under `existOK`: the existing device must be what was asked for.

@@ -52,7 +52,9 @@ extension TapControl {
     /// kernel would not say.
     private func deviceNamespace(_ tun: TunDescriptor, name: String) throws(TapError) -> CInt? {
         if helperMode {
-            return try system.withNetAdmin { () throws(TapError) -> CInt? in try Self.namespaceQuery(tun) }
+            return try gate.withNetAdmin(PrivilegedChange(action: .identify)) { () throws(TapError) -> CInt? in
+                try Self.namespaceQuery(tun)
+            }
         }
         return try Self.namespaceQuery(tun)
     }

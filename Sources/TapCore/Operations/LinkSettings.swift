@@ -176,9 +176,18 @@ extension TapControl {
     /// launcher would (MTU, address, queue length, bridge, then up or down),
     /// and stops at the first refusal, saying what had been applied by then.
     func apply(_ settings: LinkSettings, to link: Link) throws(TapError) -> [AppliedSetting] {
+        // The gate judges the device as it is now, by its index: not as a caller described it.
+        var device = link
+        if policy != nil {
+            var socket = try RouteSocket(system: system)
+            guard let now = try socket.link(index: link.index), NameBytes(now.name) == NameBytes(link.name) else {
+                throw .identityChanged(link.name)
+            }
+            device = now
+        }
         // Raised before the socket is opened: the kernel checks the capability
         // of the socket's opener as well as the sender's.
-        try system.withNetAdmin { () throws(TapError) -> [AppliedSetting] in
+        return try gate.withNetAdmin(PrivilegedChange(action: .configure(settings, device: device))) { () throws(TapError) -> [AppliedSetting] in
             var socket = try RouteSocket(system: system)
             let privileged = system.netAdminEffective()
             var steps: [(AppliedSetting, LinkRequest)] = []
@@ -186,6 +195,8 @@ extension TapControl {
                 steps.append((what, LinkRequest(type: UInt16(RTM_NEWLINK), index: link.index, flags: flags, change: change,
                                                 attributes: attributes)))
             }
+            // Leaving a bridge comes first, so the bridge left sees none of the changes after it.
+            if case .detach? = settings.bridge { step("nobridge", [Netlink.Attribute(type: UInt16(IFLA_MASTER), uint32: 0)]) }
             if let mtu = settings.mtu { step("mtu \(mtu)", [Netlink.Attribute(type: UInt16(IFLA_MTU), uint32: mtu)]) }
             if let mac = settings.mac { step("mac \(mac)", [Netlink.Attribute(type: UInt16(IFLA_ADDRESS), payload: mac.bytes)]) }
             if let length = settings.txQueueLength {
@@ -195,9 +206,7 @@ extension TapControl {
             case .attach(let bridge)?:
                 guard let master = try socket.link(named: bridge) else { throw .invalidSetting("no bridge named \(bridge)") }
                 step("bridge \(bridge)", [Netlink.Attribute(type: UInt16(IFLA_MASTER), uint32: UInt32(bitPattern: master.index))])
-            case .detach?:
-                step("nobridge", [Netlink.Attribute(type: UInt16(IFLA_MASTER), uint32: 0)])
-            case nil:
+            case .detach?, nil:
                 break
             }
             if let up = settings.up {

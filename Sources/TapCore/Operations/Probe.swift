@@ -113,7 +113,20 @@ extension TapControl {
         var probe = KernelProbe()
         let device: OpenDevice
         do {
-            device = try make(request, persistent: false)
+            // Where a private network namespace can be made, the device is made and
+            // measured there and never leaves it: no other user can see or reach it.
+            let hidden = try withPrivateNamespace { (_) throws(TapError) -> Throwaway in
+                let device = try makeHere(request, owner: policy?.uid ?? geteuid())
+                let queues = try countQueues(device.name, flags: request.flags.subtracting(.tunExcl))
+                return Throwaway(device: device, maxQueues: queues)
+            }
+            switch consume hidden {
+            case .some(let throwaway):
+                device = throwaway.device
+                probe.maxQueues = throwaway.maxQueues
+            case .none:
+                device = try make(request, persistent: false)
+            }
         } catch .alreadyExists {
             return try probeKernel(opened: opened)  // one chance in 2^36: draw again
         } catch .needsNetAdmin {
@@ -129,7 +142,7 @@ extension TapControl {
         }
         let tun = device.queue.descriptor
         probe.features = try features(of: tun)
-        probe.maxQueues = try countQueues(device.name, flags: request.flags.subtracting(.tunExcl))
+        if probe.maxQueues == nil { probe.maxQueues = try countQueues(device.name, flags: request.flags.subtracting(.tunExcl)) }
         try opened()
         probe.offloads = Dictionary(uniqueKeysWithValues: Offloads.probeGroups.map { group in
             (group, (try? tun.setOffloads(group.withPrerequisites)) != nil)
@@ -227,4 +240,11 @@ extension TapControl {
                            features: try DeviceFeatures.read(link.name, system: system), vnetHeaderSize: nil, sendBuffer: nil,
                            kernel: kernel, withoutQueue: "\(link.name) is in use, and tapctl never adds a queue to a device in use")
     }
+}
+
+/// Probe's throwaway device, made in a private namespace, and what was
+/// measured there.
+private struct Throwaway: ~Copyable {
+    var device: OpenDevice
+    var maxQueues: Int
 }

@@ -74,25 +74,3 @@ public enum Capabilities {
         return cap_get_flag(current, capability, CAP_EFFECTIVE, &value) == 0 && value == CAP_SET
     }
 }
-
-extension SystemCalls {
-    /// Runs `body` with CAP_NET_ADMIN effective, then lowers it again. Only the
-    /// calls that need it run here: making a device, and rtnetlink changes on
-    /// a device identified by the queue tapctl holds. In privileged-helper mode
-    /// CAP_NET_ADMIN is permitted but not effective at any other time, so
-    /// attaching a queue of an existing device meets the kernel's own owner and
-    /// group check, atomically, instead of bypassing it. Where the capability
-    /// is effective already (root) or not permitted at all (an ordinary user:
-    /// the kernel then refuses the call), nothing is raised or lowered.
-    func withNetAdmin<T>(_ body: () throws(TapError) -> T) throws(TapError) -> T {
-        guard !netAdminEffective(), setNetAdminEffective(true) == 0 else { return try body() }
-        let result: Result<T, TapError>
-        do {
-            result = .success(try body())
-        } catch {
-            result = .failure(error)
-        }
-        guard setNetAdminEffective(false) == 0 else { throw .capabilities("lowering CAP_NET_ADMIN", .current) }
-        return try result.get()
-    }
-}

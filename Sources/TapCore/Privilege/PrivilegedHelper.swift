@@ -9,10 +9,13 @@ public enum PrivilegedHelper {
     /// user lacks (setuid, setgid, file capabilities).
     public static var isActive: Bool { ctap_secure_exec() != 0 }
 
-    /// Becomes the real user, before anything else, with CAP_NET_ADMIN alone
-    /// in the permitted set and nothing effective: the calls that need it
-    /// raise it for themselves (`SystemCalls.withNetAdmin`), so everything
-    /// else, attaching to an existing device above all, runs as the user.
+    /// Becomes the real user, before anything else, with CAP_NET_ADMIN in the
+    /// permitted set and nothing effective: the gate raises it for the calls
+    /// that need it (`Gate`), so everything else, attaching to an existing
+    /// device above all, runs as the user. A setuid-root install also keeps
+    /// CAP_SYS_ADMIN permitted, which the gate raises only to make a device in
+    /// a private network namespace and come back; a cap_net_admin install has
+    /// none to keep.
     public static func enter() throws(TapError) {
         let uid = getuid()
         if geteuid() != uid {
@@ -24,9 +27,16 @@ public enum PrivilegedHelper {
         if cap_get_ambient(CAP_CHOWN) >= 0, cap_reset_ambient() != 0 { throw .capabilities("ambient set", .current) }
         guard let set = cap_init() else { throw .capabilities("cap_init", .current) }
         defer { cap_free(UnsafeMutableRawPointer(set)) }
-        var netAdmin = [CAP_NET_ADMIN]
-        guard cap_set_flag(set, CAP_PERMITTED, 1, &netAdmin, CAP_SET) == 0,
+        var kept = [CAP_NET_ADMIN] + (permitted(CAP_SYS_ADMIN) ? [CAP_SYS_ADMIN] : [])
+        guard cap_set_flag(set, CAP_PERMITTED, CInt(kept.count), &kept, CAP_SET) == 0,
               cap_set_proc(set) == 0 else { throw .capabilities("keeping CAP_NET_ADMIN alone", .current) }
+    }
+
+    private static func permitted(_ capability: cap_value_t) -> Bool {
+        guard let current = cap_get_proc() else { return false }
+        defer { cap_free(UnsafeMutableRawPointer(current)) }
+        var value = CAP_CLEAR
+        return cap_get_flag(current, capability, CAP_PERMITTED, &value) == 0 && value == CAP_SET
     }
 
     /// The real user and the groups rules may name: every supplementary group,
