@@ -164,7 +164,59 @@ func foreign(_ name: String, _ command: [String]) -> Int32 {
     return 127
 }
 
+/// `steal PREFIX STOPFILE`: the attack on a device's first moments, as
+/// another user with /dev/net/tun open to all. It spins TUNSETIFF on the
+/// names a template would give (PREFIX0 to PREFIX3) and on every new link
+/// rtnetlink announces with that prefix; a queue it gets is kept, and once
+/// the creator has set the owner, it calls TUNSETOWNER itself, which a
+/// queue's holder may. Stops when STOPFILE exists, and prints how many
+/// devices it attached to and how many it made its own for a moment (the
+/// test judges what was handed over).
+func steal(_ prefix: String, until stopFile: String) -> Int32 {
+    var held: [(name: String, tun: TunDescriptor)] = []
+    var stolen = Set<String>()
+    func attach(_ name: String) {
+        guard !held.contains(where: { $0.name == name }), let queue = try? TapQueue() else { return }
+        if (try? queue.descriptor.setInterface(name, flags: [.tap, .noPI, .multiQueue])) != nil {
+            held.append((name, TunDescriptor(queue.release())))
+            attachedInAll += 1
+        }
+    }
+    let watch = linkMonitor()
+    if let watch { _ = fcntl(watch, F_SETFL, O_NONBLOCK) }
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    var attachedInAll = 0
+    while access(stopFile, F_OK) != 0 {
+        // A queue of a device since deleted answers TUNGETIFF with EBADFD: let it go, a new one may take the name.
+        held.removeAll { entry in
+            guard (try? entry.tun.interface()) == nil else { return false }
+            close(entry.tun.rawValue)
+            return true
+        }
+        for number in 0..<4 { attach(prefix + String(number)) }
+        if let watch {
+            let count = buffer.withUnsafeMutableBytes { recv(watch, $0.baseAddress, $0.count, 0) }
+            if count > 0, let messages = try? Netlink.messages(in: Array(buffer[..<count])) {
+                for message in messages where message.type == 16 {
+                    if let link = try? Link.decode(message.payload), link.name.hasPrefix(prefix) { attach(link.name) }
+                }
+            }
+        }
+        // Owner set by the creator: take it.
+        for (name, tun) in held where !stolen.contains(name) {
+            if let owner = (try? TapControl().tunLink(name))?.owner, owner != getuid(), (try? tun.setOwner(getuid())) != nil,
+               (try? TapControl().tunLink(name))?.owner == getuid() {
+                stolen.insert(name)
+            }
+        }
+    }
+    print("{\"attached\":\(attachedInAll),\"owned_for_a_moment\":\(stolen.count)}")
+    return 0
+}
+
 switch CommandLine.arguments.dropFirst().first {
+case "steal" where CommandLine.arguments.count == 4:
+    exit(steal(CommandLine.arguments[2], until: CommandLine.arguments[3]))
 case "make" where CommandLine.arguments.count == 4:
     exit(makeAndPass(CommandLine.arguments[2], socket: CInt(CommandLine.arguments[3]) ?? -1))
 case "foreign" where CommandLine.arguments.count > 3:

@@ -225,6 +225,81 @@ final class HelperKernelTests: KernelTestCase {
         XCTAssertGreaterThan(probes, 0)
     }
 
+    /// The creation window, attacked as the issue found it: a stranger (uid
+    /// 4242, /dev/net/tun 0666) watches rtnetlink for new links and spins
+    /// TUNSETIFF on the names a template gives; whatever it attaches to it
+    /// keeps, and once the owner is set it calls TUNSETOWNER itself. Each path
+    /// that makes a device runs 100 times against it. The table says what each
+    /// install guarantees: where the device is made in a private namespace
+    /// (root, setuid), the stranger never sees it unowned, so every run
+    /// succeeds; a cap_net_admin install makes it here and checks it as made,
+    /// so a run may fail (the device deleted), but the stranger takes nothing.
+    /// What a run hands over is judged: a device made is its owner's with no
+    /// queue but tapctl's; `exec --create`'s COMMAND sees its device so.
+    func testTheStealerAndTheWatcherWinNothing() throws {
+        let acl = "allow all device vm*\nallow all device tapctl*\nlimit devices 1000\nlimit queues 4"
+        // What COMMAND sees of the device it was handed: its owner (nobody's) and its queues, two, both its own.
+        let look = "\(Self.binary) show \"$TAPCTL_IFNAME\" --json | grep -q '\"owner\":65534,.*\"queues\":2,\"detached_queues\":0'"
+        struct Cell {
+            let path: String
+            let prefix: String
+            let everyRunSucceeds: Bool
+            let run: () -> Outcome
+        }
+        let cells: [Cell] = [
+            Cell(path: "root: create", prefix: "vm", everyRunSucceeds: true) {
+                self.tapctl("create", "vm%d", "--multiqueue", "--user", "65534")
+            },
+            Cell(path: "setuid: create", prefix: "vm", everyRunSucceeds: true) {
+                self.run([self.setuidCopy, "create", "vm%d", "--multiqueue"], acl: acl)
+            },
+            Cell(path: "cap_net_admin: create", prefix: "vm", everyRunSucceeds: false) {
+                self.run([self.capabilityCopy, "create", "vm%d", "--multiqueue"], acl: acl)
+            },
+            Cell(path: "root: exec --create", prefix: "vm", everyRunSucceeds: true) {
+                self.tapctl("exec", "vm%d", "--create", "--multiqueue", "--queues", "2", "--user", "nobody", "--", "sh", "-c", look)
+            },
+            Cell(path: "setuid: exec --create", prefix: "vm", everyRunSucceeds: true) {
+                self.run([self.setuidCopy, "exec", "vm%d", "--create", "--multiqueue", "--queues", "2", "--", "sh", "-c", look], acl: acl)
+            },
+            Cell(path: "cap_net_admin: exec --create", prefix: "vm", everyRunSucceeds: false) {
+                self.run([self.capabilityCopy, "exec", "vm%d", "--create", "--multiqueue", "--queues", "2", "--", "sh", "-c", look],
+                         acl: acl)
+            },
+            Cell(path: "root: probe", prefix: "tapctl", everyRunSucceeds: true) { self.tapctl("probe") },
+            Cell(path: "setuid: probe", prefix: "tapctl", everyRunSucceeds: true) {
+                self.run([self.setuidCopy, "probe"], acl: acl)
+            },
+        ]
+        for cell in cells {
+            let stop = "\(directory)/stop-\(UInt32.random(in: 0...UInt32.max))"
+            let stealer = try XCTUnwrap(start(command([ExecKernelTests.helper, "steal", cell.prefix, stop], as: .other,
+                                                      acl: acl, setup: "")))
+            var succeeded = 0
+            for _ in 0..<100 {
+                let outcome = cell.run()
+                if outcome.status == 0 {
+                    succeeded += 1
+                } else {
+                    XCTAssertFalse(cell.everyRunSucceeds, "\(cell.path): \(outcome.stderr)")
+                    XCTAssertTrue(outcome.stderr.contains("attached a queue before the owner was set"), "\(cell.path): \(outcome.stderr)")
+                }
+                for link in try tunLinks() {
+                    XCTAssertEqual(link.owner, 65534, "\(cell.path): \(link.name) handed over with another owner")
+                    XCTAssertEqual(link.queues + link.disabledQueues, 0, "\(cell.path): \(link.name) handed over with a stranger's queue")
+                    _ = spawn(["ip", "link", "del", link.name])
+                }
+            }
+            XCTAssertEqual(spawn(["touch", stop]).status, 0)
+            let report = stealer.wait()
+            print("\(cell.path): \(succeeded) of 100 made; the stranger: \(report.stdout)", terminator: "")
+            XCTAssertEqual(report.status, 0, report.stderr)
+            if cell.everyRunSucceeds {
+                XCTAssertEqual(report.stdout, "{\"attached\":0,\"owned_for_a_moment\":0}\n", "\(cell.path): never reached")
+            }
+        }
+    }
+
     /// Item 4: a bridge port cannot lower its bridge's MTU or take its address.
     func testABridgePortCannotChangeTheBridge() throws {
         let made = run([setuidCopy, "create", "tap5", "--bridge", "br0", "--up"])
@@ -255,6 +330,36 @@ final class HelperKernelTests: KernelTestCase {
         XCTAssertEqual(run([setuidCopy, "set", "tap7", "--nobridge"]).status, 0)
         // Root is not bound by the helper's rules.
         XCTAssertEqual(tapctl("create", "tap8", "--bridge", "br0", "--mtu", "1300", "--mac", "02:00:00:00:00:01").status, 0)
+    }
+
+    /// The bridge rules hold on every path, judged by the gate against the
+    /// device as it is: `apply` of a device already on the bridge, leaving a
+    /// bridge before an MTU change, and a bridge's only port.
+    func testTheBridgeRulesHoldOnEveryPath() throws {
+        let bridge = { () throws -> [String: Any] in try XCTUnwrap(try self.ipJSON("link", "show", "dev", "br0").first) }
+        let before = try bridge()
+        XCTAssertEqual(run([setuidCopy, "create", "tap5", "--bridge", "br0", "--up"]).status, 0)
+        let path = "\(directory)/taps.conf"
+        try "create tap5 --mtu 68 --mac 00:00:00:00:00:01\n".write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertEqual(spawn(["chmod", "644", path]).status, 0)
+        let applied = run([setuidCopy, "apply", path])
+        XCTAssertNotEqual(applied.status, 0, applied.stdout)
+        XCTAssertTrue((applied.stdout + applied.stderr).contains("below bridge br0's 1400"), applied.stdout + applied.stderr)
+        XCTAssertEqual(try bridge()["mtu"] as? Int, 1400, "apply lowered nothing")
+        XCTAssertEqual(try bridge()["address"] as? String, before["address"] as? String)
+        // Leaving comes first: the MTU then changes on a device that is no port.
+        let left = run([setuidCopy, "set", "tap5", "--nobridge", "--mtu", "1000"])
+        XCTAssertEqual(left.status, 0, left.stderr)
+        XCTAssertEqual(try bridge()["mtu"] as? Int, 1400, "br0 never saw a port at 1000")
+        // A bridge takes its only port's address and MTU.
+        XCTAssertEqual(spawn(["ip", "link", "add", "br2", "type", "bridge"]).status, 0)
+        defer { _ = spawn(["ip", "link", "del", "br2"]) }
+        let lonely = try XCTUnwrap(try ipJSON("link", "show", "dev", "br2").first)
+        let only = run([setuidCopy, "create", "tap6", "--bridge", "br2"], acl: Self.rules + "\nallow all bridge br2\n")
+        XCTAssertEqual(only.status, 3)
+        XCTAssertTrue(only.stderr.contains("would be bridge br2's only port"), only.stderr)
+        XCTAssertEqual(try ipJSON("link", "show", "dev", "br2").first?["address"] as? String, lonely["address"] as? String)
+        XCTAssertNil(try link("tap6"), "nothing left behind")
     }
 
     /// Item 5: the access list is trusted only as root keeps it.

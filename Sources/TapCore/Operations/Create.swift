@@ -180,12 +180,7 @@ extension TapControl {
     /// cannot be made (no CAP_SYS_ADMIN): the caller then works here.
     func withPrivateNamespace<T: ~Copyable>(_ body: (CInt) throws(TapError) -> T) throws(TapError) -> T? {
         guard gate.canEnterNamespaces() else { return nil }
-        let home: CInt
-        do {
-            home = try retryingEINTR { system.open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC) }
-        } catch {
-            throw .system("opening /proc/thread-self/ns/net", error)
-        }
+        let home = try currentNetworkNamespace()
         defer { _ = system.close(home) }
         let change = PrivilegedChange(action: .privateNamespace)
         let unshared = try gate.withSysAdmin(change) { () throws(TapError) -> Bool in

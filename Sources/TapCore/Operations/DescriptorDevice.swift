@@ -87,12 +87,7 @@ extension TapControl {
         case .other:
             guard let target = try deviceNamespace(tun, name: device.name) else { throw .namespaceUnverified(device.name) }
             defer { _ = system.close(target) }
-            let home: CInt
-            do {
-                home = try retryingEINTR { system.open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC) }
-            } catch {
-                throw .system("opening /proc/thread-self/ns/net", error)
-            }
+            let home = try currentNetworkNamespace()
             defer { _ = system.close(home) }
             guard system.setNetworkNamespace(target) == 0 else {
                 let error = Errno.current
@@ -102,6 +97,17 @@ extension TapControl {
             // fails, and the process stays where its device is.
             defer { _ = system.setNetworkNamespace(home) }
             return try body(DescriptorDevice(name: device.name, flags: device.flags, namespace: .current))
+        }
+    }
+}
+
+extension TapControl {
+    /// A descriptor of the calling thread's network namespace, to come back to.
+    func currentNetworkNamespace() throws(TapError) -> CInt {
+        do {
+            return try retryingEINTR { system.open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC) }
+        } catch {
+            throw .system("opening /proc/thread-self/ns/net", error)
         }
     }
 }
