@@ -30,12 +30,13 @@ let applyCommand = CommandSpec(
     ] + commonOptions,
     exclusive: [],
     run: runApply,
-    jsonKeys: ["name", "action", "changes", "error", "status"]
+    jsonKeys: ["name", "line", "action", "changes", "error", "status"]
 )
 
-/// The declarations of an apply file, each line checked as `create` checks it.
-func declarations(_ text: String, command: String) throws(Failure) -> [CreateRequest] {
-    var declared: [CreateRequest] = []
+/// The declarations of an apply file, each line checked as `create` checks it,
+/// with its line number.
+func declarations(_ text: String, command: String) throws(Failure) -> [(request: CreateRequest, line: Int)] {
+    var declared: [(request: CreateRequest, line: Int)] = []
     for (offset, line) in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
         func failure(_ message: String) -> Failure { .usage(command: nil, message: message, syntax: false) }
         do {
@@ -53,7 +54,7 @@ func declarations(_ text: String, command: String) throws(Failure) -> [CreateReq
                 throw error.naming(invocation.subject)
             }
             if request.name.isTemplate { throw failure("\(request.name.value) is a template; a declared device needs its own name") }
-            declared.append(request)
+            declared.append((request, offset + 1))
         } catch let problem as BatchWords.Problem {
             throw failure(problem.description).onLine(offset + 1)
         } catch let error as Failure {
@@ -84,7 +85,8 @@ private func runApply(_ invocation: Invocation) throws(Failure) {
     } catch {
         throw .operation(command: command, subject: nil, message: "cannot read \(path): \(error)", status: .failure)
     }
-    let declared = try declarations(text, command: command)
+    let lines = try declarations(text, command: command)
+    let declared = lines.map(\.request)
     var options = ApplyOptions()
     options.check = invocation.has("check")
     options.replace = invocation.has("replace")
@@ -94,11 +96,17 @@ private func runApply(_ invocation: Invocation) throws(Failure) {
     try invocation.dropPrivileges()
     var status = ExitStatus.success
     for result in results {
-        let failure = result.error.map { Failure($0, command: command, subject: result.name) }
+        // A device's failure names its line; a device that --prune found has none.
+        let line = lines.first { $0.request.name.names(result.name) }?.line
+        let failure = result.error.map { Failure($0, command: command, subject: result.name) }.map { failure in
+            line.map { Failure.operation(command: command, subject: result.name, message: "line \($0): " + failure.message,
+                                         status: failure.status) } ?? failure
+        }
         if let failure, status == .success || status == .changesNeeded { status = failure.status }
-        if options.check, failure == nil, result.action != .unchanged, status == .success { status = .changesNeeded }
+        let changes = result.action != .unchanged && result.action != .kept
+        if options.check, failure == nil, changes, status == .success { status = .changesNeeded }
         if invocation.json {
-            emit(.object([("name", .string(result.name)), ("action", .string(result.action.rawValue)),
+            emit(.object([("name", .string(result.name)), ("line", .optional(line)), ("action", .string(result.action.rawValue)),
                           ("changes", .array(result.changes.map { .string($0) })), ("error", .optional(failure?.message)),
                           ("status", .int(Int64(failure?.status.rawValue ?? 0)))]))
         } else if let failure {
@@ -108,6 +116,7 @@ private func runApply(_ invocation: Invocation) throws(Failure) {
                                         "deleted": "would delete"][result.action.rawValue] : nil
             emit((verb ?? result.action.rawValue) + " " + result.name
                  + (result.changes.isEmpty || result.action == .created ? "" : ": " + result.changes.joined(separator: ", ")))
+            // A kept device's reason is already in its line; nothing else to say.
         }
     }
     guard status == .success else { throw .reported(status) }

@@ -34,6 +34,62 @@ final class ApplyKernelTests: KernelTestCase {
         create port1 --vnet-hdr --group nogroup --bridge br1 --mac 02:00:00:00:00:07
         """
 
+    /// `--check` runs apply's planning: for every scenario, what it says of
+    /// each device (action, error, status) is what apply then does, and its
+    /// exit status is apply's (7 where apply would change something and exit 0).
+    func testCheckPredictsApplyInEveryScenario() throws {
+        struct Scenario {
+            let name: String
+            var setup: [[String]] = []
+            let file: String
+            var options: [String] = []
+            var prefix: [String] = []
+            var holds: String?
+        }
+        let scenarios = [
+            Scenario(name: "a missing device, and one to change", setup: [["create", "vm1"]],
+                     file: "create vm0 --multiqueue\ncreate vm1 --mtu 9000\n"),
+            Scenario(name: "a busy device whose group would change", setup: [["create", "vm0", "--multiqueue"]],
+                     file: "create vm0 --multiqueue --group 100\n", holds: "vm0"),
+            Scenario(name: "an ordinary user who cannot create", file: "create vm2\n", prefix: Self.nobody),
+            Scenario(name: "an owner who may not change link settings", setup: [["create", "own0", "--user", "nobody"]],
+                     file: "create own0 --user nobody --mtu 1400\n", prefix: Self.nobody),
+            Scenario(name: "a bridge that does not exist yet", file: "create vm3 --bridge nosuch\ncreate vm4\n"),
+            Scenario(name: "--replace of a busy device", setup: [["create", "vm5", "--multiqueue"]],
+                     file: "create vm5 --tun\n", options: ["--replace"], holds: "vm5"),
+            Scenario(name: "--prune with a busy device", setup: [["create", "old0", "--multiqueue"], ["create", "old1"]],
+                     file: "create vm6\n", options: ["--prune", "old*"], holds: "old0"),
+        ]
+        for scenario in scenarios {
+            try removeAllTunDevicesForScenario()
+            for command in scenario.setup { XCTAssertEqual(tapctl(command).status, 0, "\(scenario.name): \(command)") }
+            let held = try scenario.holds.map { try hold($0, flags: [.tap, .noPI, .multiQueue]) }
+            let path = "/tmp/tapctl-scenario-\(getpid()).conf"
+            try scenario.file.write(toFile: path, atomically: true, encoding: .utf8)
+            XCTAssertEqual(spawn(["chmod", "644", path]).status, 0)
+            defer { unlink(path) }
+            let run = { (check: [String]) in spawn(scenario.prefix + [Self.binary, "apply", path, "--json"] + check + scenario.options) }
+            let predicted = run(["--check"]), done = run([])
+            func devices(_ outcome: Outcome) -> [String] {
+                outcome.stdout.split(separator: "\n").map { line in
+                    // Each device's object without its changes, which the two describe alike anyway.
+                    let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? [:]
+                    return "\(object["name"] ?? "?") \(object["action"] ?? "?") \(object["status"] ?? "?") \(object["error"] ?? "-")"
+                }
+            }
+            XCTAssertEqual(devices(predicted), devices(done), scenario.name)
+            XCTAssertEqual(predicted.status == 7 ? 0 : predicted.status, done.status, "\(scenario.name): \(predicted.stdout)")
+            print("\(scenario.name): \(devices(done).joined(separator: "; ")), exit \(done.status)")
+            _ = held
+        }
+    }
+
+    private func tapctl(_ arguments: [String]) -> Outcome { spawn([Self.binary] + arguments) }
+
+    private func removeAllTunDevicesForScenario() throws {
+        for link in try tunLinks() { _ = spawn(["ip", "link", "del", link.name]) }
+    }
+
     func testApplyOfAFreshDumpChangesNothing() throws {
         let made = try withInput(varied, ["apply", "FILE"])
         XCTAssertEqual(made.status, 0, made.stderr)
@@ -86,14 +142,14 @@ final class ApplyKernelTests: KernelTestCase {
         XCTAssertTrue(tun.vnetHeader && tun.packetInfo)
         let hard = try withInput("create tap0 --tun --multiqueue --no-owner", ["apply", "FILE"])
         XCTAssertEqual(hard.status, 5)
-        XCTAssertEqual(hard.stderr, "tapctl: apply tap0: differs where it cannot change in place: mode tap -> tun, "
+        XCTAssertEqual(hard.stderr, "tapctl: apply tap0: line 1: differs where it cannot change in place: mode tap -> tun, "
                        + "multi_queue off -> on, owner 0 -> none, group 4321 -> none; --replace deletes it and makes it again, when it is idle\n")
         let queue = try hold("tap0", flags: [.tap, .vnetHdr])
         let busy = try withInput("create tap0 --tun --multiqueue --no-owner", ["apply", "--replace", "FILE"])
         XCTAssertEqual(busy.status, 6, "never replaced while held")
         let inPlace = try withInput("create tap0 --user nobody --group 4321 --vnet-hdr --pi", ["apply", "FILE"])
         XCTAssertEqual(inPlace.status, 6)
-        XCTAssertEqual(inPlace.stderr, "tapctl: apply tap0: in use, and changing it would disturb its holder: owner 0 -> 65534\n")
+        XCTAssertEqual(inPlace.stderr, "tapctl: apply tap0: line 1: in use, and changing it would disturb its holder: owner 0 -> 65534\n")
         XCTAssertGreaterThan(queue.descriptor.rawValue, 2)  // held until here
         _ = consume queue
         let replaced = try withInput("create tap0 --tun --multiqueue --no-owner", ["apply", "--replace", "FILE"])
@@ -117,11 +173,21 @@ final class ApplyKernelTests: KernelTestCase {
         for name in ["vm0", "vm1", "vm2", "other0"] { XCTAssertEqual(tapctl("create", name).status, 0) }
         let queue = try hold("vm2")
         let pruned = try withInput("create vm0", ["apply", "--prune", "vm*", "FILE"])
-        XCTAssertEqual(pruned.status, 6, "the held one is reported")
-        XCTAssertEqual(pruned.stdout, "unchanged vm0\ndeleted vm1\n")
-        XCTAssertTrue(pruned.stderr.hasPrefix("tapctl: apply vm2: in use by pid \(getpid())"), pruned.stderr)
+        XCTAssertEqual(pruned.status, 0, "the held one, a VM's, is kept: no failure for a drift job")
+        XCTAssertTrue(pruned.stdout.hasPrefix("unchanged vm0\ndeleted vm1\nkept vm2: in use by pid \(getpid())"), pruned.stdout)
+        XCTAssertEqual(pruned.stderr, "")
         XCTAssertEqual(try tunLinks().map(\.name).sorted(), ["other0", "vm0", "vm2"])
         XCTAssertGreaterThan(queue.descriptor.rawValue, 2)  // held until here
+    }
+
+    /// A bridge that does not exist yet fails its device alone, with its line;
+    /// the others converge (at boot, bridges may come after the taps).
+    func testAMissingBridgeFailsItsDeviceAlone() throws {
+        let outcome = try withInput("create a0 --bridge nobr0\ncreate a1\n", ["apply", "FILE"])
+        XCTAssertEqual(outcome.status, 2)
+        XCTAssertEqual(outcome.stderr, "tapctl: apply a0: line 1: no bridge named nobr0\n")
+        XCTAssertEqual(outcome.stdout, "created a1\n")
+        XCTAssertEqual(try tunLinks().map(\.name), ["a1"])
     }
 
     /// The whole file is checked before the first change.
@@ -130,7 +196,6 @@ final class ApplyKernelTests: KernelTestCase {
             ("create a0\ncreate a1 --user no-such-user-tapctl", "tapctl: apply: line 2: create a1: no user named 'no-such-user-tapctl'\n"),
             ("create a0\ncreate 'a%d'", "tapctl: apply: line 2: a%d is a template; a declared device needs its own name\n"),
             ("create a0\ndelete a0", "tapctl: apply: line 2: 'delete' is not create: a line declares one device\n"),
-            ("create a0 --bridge nobr0", "tapctl: apply: a0: no bridge named nobr0\n"),
             ("create a0\ncreate a0 --tun", "tapctl: apply: a0 is declared twice\n"),
             ("create a0 --exist-ok", "tapctl: apply: line 1: --exist-ok has no place here: apply converges an existing device\n"),
             ("create 'a0", "tapctl: apply: line 1: no closing ' quote\n"),

@@ -422,7 +422,7 @@ final class HelperKernelTests: KernelTestCase {
         let applied = run([setuidCopy, "apply", file])
         XCTAssertEqual(applied.status, 3)
         XCTAssertEqual(applied.stdout, "created vm-nobody-1\n")
-        XCTAssertEqual(applied.stderr, "tapctl: apply other0: /etc/tapctl/acl does not allow uid 65534 this device\n")
+        XCTAssertEqual(applied.stderr, "tapctl: apply other0: line 2: /etc/tapctl/acl does not allow uid 65534 this device\n")
         XCTAssertEqual(try link("vm-nobody-1")?.owner, 65534)
         XCTAssertNil(try link("other0"))
         XCTAssertEqual(run([setuidCopy, "dump"]).stdout.split(separator: " ").prefix(2), ["create", "vm-nobody-1"])

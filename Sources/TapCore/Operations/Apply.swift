@@ -4,16 +4,17 @@ import CTapShim
 /// What `apply` did, or with `check` would do, to one device.
 public struct AppliedDevice: Equatable, Sendable {
     /// Created, changed in place, unchanged, replaced (deleted and made again), deleted by
-    /// `prune`, or not converged (`error`).
+    /// `prune`, kept (a device `prune` matches that a process holds), or not converged (`error`).
     public enum Action: String, Sendable {
-        case created, changed, unchanged, replaced, deleted, error
+        case created, changed, unchanged, replaced, deleted, kept, error
     }
 
     /// The device's name.
     public var name: String
     /// What was done, or with `check` would be.
     public var action: Action
-    /// What differed, each as "what before -> after" ("mtu 1500 -> 9000").
+    /// What differed, each as "what before -> after" ("mtu 1500 -> 9000");
+    /// for `kept`, why.
     public var changes: [String] = []
     /// Why the device did not converge; set with `.error` only.
     public var error: TapError?
@@ -53,8 +54,15 @@ extension TapControl {
             guard names.insert(NameBytes(request.name.value)).inserted else {
                 throw .invalidSetting("\(request.name.value) is declared twice")
             }
-            do {
-                if !request.link.isEmpty { _ = try validate(request.link, device: nil, mode: request.mode) }
+            // The file's own mistakes stop everything; what depends on the host as it is now
+            // (a bridge that does not exist yet, a busy device) fails its device alone, below.
+            var file = request.link
+            file.bridge = nil
+            if case .attach? = request.link.bridge, request.mode == .tun {
+                throw .invalidSetting("\(request.name.value): a tun device carries no Ethernet frames, so it cannot join a bridge")
+            }
+            do throws(TapError) {
+                if !file.isEmpty { _ = try validate(file, device: nil, mode: request.mode) }
             } catch .invalidSetting(let problem) {
                 throw .invalidSetting("\(request.name.value): \(problem)")
             }
@@ -76,6 +84,11 @@ extension TapControl {
         return results
     }
 
+    /// Plans one device, and unless `check` carries the plan out. Everything
+    /// that would make the change fail and can be known before it (a busy
+    /// device, a missing bridge, a capability or ownership the caller lacks,
+    /// the access list and its bridge rules) is found in the plan, which
+    /// `check` and the change share: `check` says what apply then does.
     private func converge(_ request: CreateRequest, current: Link?, links: [Link], options: ApplyOptions) -> AppliedDevice {
         let name = request.name.value
         var result = AppliedDevice(name: name, action: .error)
@@ -84,6 +97,7 @@ extension TapControl {
             try policy?.device(name)
             try policy?.checkOwnership(request)
             guard let current else {
+                try planCreation(request)
                 result.action = .created
                 if !options.check { _ = try create(request) }
                 return result
@@ -94,6 +108,8 @@ extension TapControl {
             if !difference.hard.isEmpty {
                 guard options.replace else { throw .cannotChangeInPlace(name, differences: difference.hard) }
                 if tun.mayBeHeld { throw .inUse(name, holders: Holders.scan()[name] ?? []) }
+                try planAttach(tun)  // the delete goes through a queue of the device
+                try planCreation(request)
                 result.action = .replaced
                 if !options.check {
                     _ = try delete(.names([request.name]))
@@ -105,13 +121,57 @@ extension TapControl {
                 result.action = .unchanged
                 return result
             }
+            let settings = try planChange(request, current: current, tun: tun, difference: difference)
             result.action = .changed
-            if !options.check { try change(request, current: current, tun: tun, difference: difference) }
+            if !options.check { try change(request, current: current, tun: tun, difference: difference, settings: settings) }
         } catch {
             result.action = .error
             result.error = error
         }
         return result
+    }
+
+    /// Whether this caller may make `request` here, as `create` would find out.
+    private func planCreation(_ request: CreateRequest) throws(TapError) {
+        if !helperMode && !system.netAdminEffective() { throw .needsNetAdmin(request.name.value) }
+        if !request.link.isEmpty { _ = try validate(request.link, device: nil, mode: request.mode) }
+        let owner: uid_t? = switch request.owner {
+        case .caller: policy?.uid ?? geteuid()
+        case .none: nil
+        case .user(let uid): uid
+        }
+        try gate.authorize(PrivilegedChange(action: .create(request, owner: owner)))
+    }
+
+    /// Whether this caller may attach a queue to `tun`: the kernel's owner and
+    /// group check, which CAP_NET_ADMIN skips outside helper mode.
+    private func planAttach(_ tun: TunLink) throws(TapError) {
+        if let policy { return try policy.owns(tun) }
+        guard !system.netAdminEffective() else { return }
+        var groups = [gid_t](repeating: 0, count: Int(max(getgroups(0, nil), 0)))
+        let count = getgroups(CInt(groups.count), &groups)
+        let mine = (tun.owner.map { $0 == geteuid() } ?? true)
+            && (tun.group.map { $0 == getegid() || groups.prefix(Int(max(count, 0))).contains($0) } ?? true)
+        guard mine else { throw .notPermitted(tun.name, owner: tun.owner, group: tun.group) }
+    }
+
+    /// The in-place change, checked as it will be made; returns the link
+    /// settings to apply.
+    private func planChange(_ request: CreateRequest, current: Link, tun: TunLink,
+                            difference: Difference) throws(TapError) -> LinkSettings {
+        if !difference.tun.isEmpty {
+            if tun.mayBeHeld {
+                throw .cannotChangeInPlace(request.name.value, differences: difference.tun, inUse: true)
+            }
+            try planAttach(tun)
+        }
+        guard !difference.link.isEmpty else { return difference.link }
+        if !helperMode && !system.netAdminEffective() {
+            throw .settingRefused(request.name.value, setting: difference.inPlace[difference.tun.count], nil, applied: [])
+        }
+        let settings = try validate(difference.link, device: current, mode: tun.mode)
+        try gate.authorize(PrivilegedChange(action: .configure(settings, device: current)))
+        return settings
     }
 
     /// What differs between a declaration and the device.
@@ -184,7 +244,8 @@ extension TapControl {
     }
 
     /// Changes a device in place, and on a failure puts back what was changed.
-    private func change(_ request: CreateRequest, current: Link, tun: TunLink, difference: Difference) throws(TapError) {
+    private func change(_ request: CreateRequest, current: Link, tun: TunLink, difference: Difference,
+                        settings: LinkSettings) throws(TapError) {
         if !difference.tun.isEmpty {
             if tun.mayBeHeld {
                 throw .cannotChangeInPlace(request.name.value, differences: difference.tun, inUse: true)
@@ -192,9 +253,9 @@ extension TapControl {
             try setTunAttributes(of: tun, vnetHeader: request.vnetHeader, packetInfo: request.packetInfo,
                                  owner: difference.owner, group: difference.group)
         }
-        guard !difference.link.isEmpty else { return }
+        guard !settings.isEmpty else { return }
         do {
-            _ = try apply(difference.link, to: current)
+            _ = try apply(settings, to: current)
         } catch {
             var previous = LinkSettings()
             if difference.link.mtu != nil { previous.mtu = current.mtu }
@@ -231,10 +292,16 @@ extension TapControl {
         }
     }
 
+    /// A device `prune` matches: deleted when idle; one a process holds is a
+    /// VM's, reported and kept.
     private func prune(_ link: Link, check: Bool) -> AppliedDevice {
         var result = AppliedDevice(name: link.name, action: .deleted)
         do throws(TapError) {
-            if link.tun?.mayBeHeld == true { throw .inUse(link.name, holders: Holders.scan()[link.name] ?? []) }
+            if link.tun?.mayBeHeld == true {
+                result.action = .kept
+                result.changes = [TapError.inUse(link.name, holders: Holders.scan()[link.name] ?? []).message]
+                return result
+            }
             guard let name = try? InterfaceName(link.name, allowTemplate: false) else { throw .notTunTap(link.name, kind: link.kind) }
             if !check { _ = try delete(.names([name])) }
         } catch {
