@@ -158,6 +158,22 @@ final class ApplyKernelTests: KernelTestCase {
         XCTAssertEqual(try link("tap0")?.mode, .tun)
     }
 
+    /// --replace changes only what the line declares: what it leaves out
+    /// (up, the address, the bridge, the queue length) the new device keeps.
+    func testReplaceKeepsWhatTheLineLeavesOut() throws {
+        XCTAssertEqual(tapctl("create", "tap0", "--up", "--mac", "02:00:00:00:00:09", "--bridge", "br0", "--txqueuelen", "700").status, 0)
+        let replaced = try withInput("create tap0 --multiqueue --mtu 1300 --user nobody", ["apply", "--replace", "FILE"])
+        XCTAssertEqual(replaced.status, 0, replaced.stderr)
+        XCTAssertEqual(replaced.stdout, "replaced tap0: multi_queue off -> on, owner 0 -> 65534, mtu 1500 -> 1300\n")
+        let device = try XCTUnwrap(try anyLink("tap0"))
+        XCTAssertEqual(device.tun?.multiQueue, true)
+        XCTAssertEqual(device.mtu, 1300)
+        XCTAssertEqual(device.address.map { MACAddress(bytes: $0).description }, "02:00:00:00:00:09")
+        XCTAssertEqual(device.master, try anyLink("br0")?.index)
+        XCTAssertEqual(device.txQueueLength, 700)
+        XCTAssertEqual(device.flags & UInt32(IFF_UP), UInt32(IFF_UP))
+    }
+
     /// A change that fails is undone: the device ends as it was.
     func testAFailedChangeIsUndone() throws {
         XCTAssertEqual(tapctl("create", "tap0", "--mtu", "1400").status, 0)

@@ -109,11 +109,13 @@ extension TapControl {
                 guard options.replace else { throw .cannotChangeInPlace(name, differences: difference.hard) }
                 if tun.mayBeHeld { throw .inUse(name, holders: Holders.scan()[name] ?? []) }
                 try planAttach(tun)  // the delete goes through a queue of the device
-                try planCreation(request)
+                // What the line leaves out is kept: the new device takes the old one's link state.
+                let replacement = carryingOver(request, from: current, links: links)
+                try planCreation(replacement)
                 result.action = .replaced
                 if !options.check {
                     _ = try delete(.names([request.name]))
-                    _ = try create(request)
+                    _ = try create(replacement)
                 }
                 return result
             }
@@ -129,6 +131,24 @@ extension TapControl {
             result.error = error
         }
         return result
+    }
+
+    /// `request`, with the link settings it leaves out taken from `current`
+    /// (MTU, address, queue length, bridge, up), so that replacing a device
+    /// changes only what its line declares.
+    private func carryingOver(_ request: CreateRequest, from current: Link, links: [Link]) -> CreateRequest {
+        var replacement = request
+        var link = replacement.link
+        if link.mtu == nil { link.mtu = current.mtu }
+        if link.mac == nil, request.mode == .tap { link.mac = current.address.map(MACAddress.init(bytes:)) }
+        if link.txQueueLength == nil { link.txQueueLength = current.txQueueLength }
+        if link.up == nil, current.flags & UInt32(IFF_UP) != 0 { link.up = true }
+        if link.bridge == nil, let master = current.master, let bridge = links.first(where: { $0.index == master }),
+           bridge.kind == "bridge", request.mode == .tap {
+            link.bridge = .attach(bridge.name)
+        }
+        replacement.link = link
+        return replacement
     }
 
     /// Whether this caller may make `request` here, as `create` would find out.
