@@ -122,6 +122,8 @@ extension TapError {
             return name.contains("%") ? nil : name  // a template names no device yet
         case .accessDenied(let name, _):
             return name
+        case .partlyDone(let error, _):
+            return error.subject
         case .notOpen(let fd), .notTunDescriptor(let fd), .unattachedDescriptor(let fd), .queueRefused(let fd, _),
              .notASocket(let fd):
             return "fd \(fd)"

@@ -71,6 +71,19 @@ final class DeleteKernelTests: KernelTestCase {
         XCTAssertEqual(try link("theirs")?.persistent, true)
     }
 
+    /// As the owner of one device but not of another, deleting both (or
+    /// --all) removes neither: every target is checked before the first goes.
+    func testAnOwnersDeleteIsAllOrNothing() throws {
+        XCTAssertEqual(tapctl("create", "vmb").status, 0)
+        XCTAssertEqual(tapctl("create", "vmr", "--user", "1234").status, 0)
+        for arguments in [["delete", "vmb", "vmr"], ["delete", "--all"], ["delete", "--match", "vm*"]] {
+            let outcome = spawn(Self.withoutNetAdmin + [Self.binary] + arguments)
+            XCTAssertEqual(outcome.status, 3, "\(arguments): \(outcome.stderr)")
+            XCTAssertTrue(outcome.stderr.hasPrefix("tapctl: delete vmr: needs CAP_NET_ADMIN or ownership of vmr"), outcome.stderr)
+            XCTAssertEqual(try tunLinks().map(\.name).sorted(), ["vmb", "vmr"], "\(arguments): nothing removed")
+        }
+    }
+
     func testTemplatesAndBadNamesAreUsageErrors() {
         XCTAssertEqual(tapctl("delete", "tap%d").stderr,
                        "tapctl: delete tap%d: the name is a template; name an existing device\n")

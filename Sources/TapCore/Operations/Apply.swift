@@ -108,7 +108,7 @@ extension TapControl {
             if !difference.hard.isEmpty {
                 guard options.replace else { throw .cannotChangeInPlace(name, differences: difference.hard) }
                 if tun.mayBeHeld { throw .inUse(name, holders: Holders.scan()[name] ?? []) }
-                try planAttach(tun)  // the delete goes through a queue of the device
+                try mayAttach(tun)  // the delete goes through a queue of the device
                 // What the line leaves out is kept: the new device takes the old one's link state.
                 let replacement = carryingOver(request, from: current, links: links)
                 try planCreation(replacement)
@@ -163,18 +163,6 @@ extension TapControl {
         try gate.authorize(PrivilegedChange(action: .create(request, owner: owner)))
     }
 
-    /// Whether this caller may attach a queue to `tun`: the kernel's owner and
-    /// group check, which CAP_NET_ADMIN skips outside helper mode.
-    private func planAttach(_ tun: TunLink) throws(TapError) {
-        if let policy { return try policy.owns(tun) }
-        guard !system.netAdminEffective() else { return }
-        var groups = [gid_t](repeating: 0, count: Int(max(getgroups(0, nil), 0)))
-        let count = getgroups(CInt(groups.count), &groups)
-        let mine = (tun.owner.map { $0 == geteuid() } ?? true)
-            && (tun.group.map { $0 == getegid() || groups.prefix(Int(max(count, 0))).contains($0) } ?? true)
-        guard mine else { throw .notPermitted(tun.name, owner: tun.owner, group: tun.group) }
-    }
-
     /// The in-place change, checked as it will be made; returns the link
     /// settings to apply.
     private func planChange(_ request: CreateRequest, current: Link, tun: TunLink,
@@ -183,7 +171,7 @@ extension TapControl {
             if tun.mayBeHeld {
                 throw .cannotChangeInPlace(request.name.value, differences: difference.tun, inUse: true)
             }
-            try planAttach(tun)
+            try mayAttach(tun)
         }
         guard !difference.link.isEmpty else { return difference.link }
         if !helperMode && !system.netAdminEffective() {

@@ -45,8 +45,23 @@ extension TapControl {
         guard !targets.isEmpty else { return [] }
         let batched = policy == nil ? try removeInOneBatch(targets, among: everything, socket: &socket) : false
         if !batched {
+            // One by one, each through a queue: every one must be the caller's before the first goes.
             for link in targets {
-                if let tun = link.tun { try remove(tun) }
+                if let tun = link.tun {
+                    try policy?.device(link.name)
+                    try mayAttach(tun)
+                }
+            }
+            var removed: [String] = []
+            for link in targets {
+                guard let tun = link.tun else { continue }
+                do {
+                    try remove(tun)
+                } catch {
+                    // Something changed since the check (another user's doing): say what went before it.
+                    throw removed.isEmpty ? error : .partlyDone(error, done: removed)
+                }
+                removed.append(link.name)
             }
         }
         return targets.map(\.name)

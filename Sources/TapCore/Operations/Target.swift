@@ -1,3 +1,5 @@
+import Glibc
+
 /// What a settings command acts on.
 public enum Target: Equatable, Sendable {
     /// A device by name: tapctl attaches a temporary queue, acts, and detaches.
@@ -88,6 +90,18 @@ extension TapControl {
         }
         try opened()
         return try body(tun, device)
+    }
+
+    /// Whether this caller may attach a queue to `tun`: the kernel's owner and
+    /// group check, which CAP_NET_ADMIN skips outside helper mode.
+    func mayAttach(_ tun: TunLink) throws(TapError) {
+        if let policy { return try policy.owns(tun) }
+        guard !system.netAdminEffective() else { return }
+        var groups = [gid_t](repeating: 0, count: Int(max(getgroups(0, nil), 0)))
+        let count = getgroups(CInt(groups.count), &groups)
+        let mine = (tun.owner.map { $0 == geteuid() } ?? true)
+            && (tun.group.map { $0 == getegid() || groups.prefix(Int(max(count, 0))).contains($0) } ?? true)
+        guard mine else { throw .notPermitted(tun.name, owner: tun.owner, group: tun.group) }
     }
 
     /// The device a queue tapctl holds belongs to, identified after the attach:

@@ -124,6 +124,8 @@ public enum TapError: Error, Equatable, Sendable {
     /// went to when tapctl looked again after applying them (it moved to
     /// another namespace meanwhile): `applied` went to that index.
     case movedWhileActing(String, applied: [String])
+    /// A command on several devices stopped at `error` after finishing with `done`.
+    indirect case partlyDone(TapError, done: [String])
     /// TUNGETDEVNETNS was refused (EPERM: no CAP_NET_ADMIN over the device's
     /// namespace, or unsupported before Linux 5.2), so which device the name
     /// means cannot be checked: refused rather than guessed.
@@ -179,6 +181,7 @@ public enum TapError: Error, Equatable, Sendable {
         case .cannotBecome: return .permission
         case .namespacePermission, .foreignNamespace, .namespaceUnverified: return .permission
         case .movedWhileActing: return .failure
+        case .partlyDone(let error, _): return error.category
         case .settingRefused(_, _, let errno, _): return errno == nil ? .permission : .failure
         case .needsNetAdmin, .notPermitted, .accessListMissing, .accessListMalformed, .accessListInsecure, .accessDenied:
             return .permission
@@ -289,6 +292,8 @@ public enum TapError: Error, Equatable, Sendable {
                 + "privileged-helper mode acts only on devices in its own network namespace"
         case .foreignNamespace(let name, .cannotEnter):
             return "\(name) is in another network namespace, where the name may be another device, and entering it needs CAP_SYS_ADMIN"
+        case .partlyDone(let error, let done):
+            return error.message + "; done before it: " + done.joined(separator: ", ")
         case .movedWhileActing(let name, let applied):
             return "\(name) moved to another network namespace while tapctl changed it; "
                 + "applied to the index it had before the move: " + applied.joined(separator: ", ")
