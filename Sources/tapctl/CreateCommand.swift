@@ -1,3 +1,4 @@
+import Glibc
 import TapCore
 
 let createCommand = CommandSpec(
@@ -16,8 +17,9 @@ let createCommand = CommandSpec(
         attaches a queue sets its own.
         --up, --mtu, --mac, --bridge and --txqueuelen are checked before the
         device is made and applied before it is made persistent: if one fails,
-        the device is removed. An existing device under --exist-ok is left as
-        it is (see set).
+        the device is removed. An existing device under --exist-ok gets the
+        link settings given, each change said on standard error. --bridge
+        without --mtu takes the bridge's MTU.
         """,
     options: [
         OptionSpec("tun", "make a tun device (IP packets) instead of a tap (Ethernet frames)"),
@@ -31,7 +33,7 @@ let createCommand = CommandSpec(
     ] + linkOptions + commonOptions,
     exclusive: [("user", "no-owner")],
     run: runCreate,
-    jsonKeys: ["name", "created"]
+    jsonKeys: ["name", "created", "changed"]
 )
 
 private func runCreate(_ invocation: Invocation) throws(Failure) {
@@ -41,8 +43,13 @@ private func runCreate(_ invocation: Invocation) throws(Failure) {
     let result = try attempt(command, request.name.value) { () throws(TapError) in try control.create(request) }
     try invocation.dropPrivileges()
     if invocation.json {
-        emit(.object([("name", .string(result.name)), ("created", .bool(result.created))]))
+        emit(.object([("name", .string(result.name)), ("created", .bool(result.created)),
+                      ("changed", .array(result.changed.map { .string($0) }))]))
     } else {
+        // Standard output stays the name alone, for $(...); what --exist-ok changed goes to standard error.
+        if !result.changed.isEmpty {
+            write("tapctl: create \(result.name): exists; changed " + result.changed.joined(separator: ", ") + "\n", to: STDERR_FILENO)
+        }
         emit(result.name)
     }
 }

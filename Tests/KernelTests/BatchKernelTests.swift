@@ -51,7 +51,7 @@ final class BatchKernelTests: KernelTestCase {
     func testJSONGivesOneResultALine() throws {
         let outcome = try batch("create tap0\ncreate tap0\ndelete tap0\n", ["--json", "--force"])
         XCTAssertEqual(outcome.stdout.split(separator: "\n").map(String.init), [
-            #"{"name":"tap0","created":true}"#,
+            #"{"name":"tap0","created":true,"changed":[]}"#,
             #"{"line":2,"command":"create","subject":"tap0","error":"already exists; --exist-ok accepts an existing device of the same kind","status":5}"#,
             #"{"deleted":["tap0"]}"#,
         ])

@@ -23,7 +23,7 @@ final class CreateKernelTests: KernelTestCase {
     func testTemplatesPrintTheNameTheKernelGave() throws {
         XCTAssertEqual(tapctl("create", "vm%d").stdout, "vm0\n")
         XCTAssertEqual(tapctl("create", "vm%d").stdout, "vm1\n")
-        XCTAssertEqual(tapctl("create", "x%dy", "--json").stdout, #"{"name":"x0y","created":true}"# + "\n")
+        XCTAssertEqual(tapctl("create", "x%dy", "--json").stdout, #"{"name":"x0y","created":true,"changed":[]}"# + "\n")
         XCTAssertEqual(try tunLinks().map(\.name).sorted(), ["vm0", "vm1", "x0y"])
     }
 
@@ -73,7 +73,7 @@ final class CreateKernelTests: KernelTestCase {
         XCTAssertEqual(tapctl("create", "tap0", "--multiqueue").status, 0)
         let same = tapctl("create", "tap0", "--multiqueue", "--exist-ok", "--json")
         XCTAssertEqual(same.status, 0, same.stderr)
-        XCTAssertEqual(same.stdout, #"{"name":"tap0","created":false}"# + "\n")
+        XCTAssertEqual(same.stdout, #"{"name":"tap0","created":false,"changed":[]}"# + "\n")
         XCTAssertEqual(tapctl("create", "tap0", "--multiqueue", "--exist-ok").stdout, "tap0\n")
 
         let differs = tapctl("create", "tap0", "--tun", "--exist-ok")
@@ -133,5 +133,25 @@ final class CreateKernelTests: KernelTestCase {
         }
         XCTAssertEqual(try tunLinks(), [])
         XCTAssertNil(try link("123456789012345"), "the 15-byte prefix was not made either")
+    }
+
+    /// Re-running a launcher converges: --exist-ok applies the link settings
+    /// given and says so on standard error, the name alone on standard out.
+    /// Joining a bridge without --mtu takes the bridge's.
+    func testExistOKAppliesTheLinkSettingsGiven() throws {
+        XCTAssertEqual(tapctl("create", "vm0", "--mtu", "9000").status, 0)
+        let again = tapctl("create", "vm0", "--mtu", "1500", "--up", "--exist-ok")
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertEqual(again.stdout, "vm0\n")
+        XCTAssertEqual(again.stderr, "tapctl: create vm0: exists; changed mtu 9000 -> 1500, down -> up\n")
+        XCTAssertEqual(try anyLink("vm0")?.mtu, 1500)
+        XCTAssertEqual(tapctl("create", "vm0", "--mtu", "1500", "--exist-ok").stderr, "", "nothing to change, nothing said")
+        XCTAssertEqual(spawn(["ip", "link", "add", "br9", "type", "bridge"]).status, 0)
+        defer { _ = spawn(["ip", "link", "del", "br9"]) }
+        XCTAssertEqual(spawn(["ip", "link", "set", "br9", "mtu", "9000"]).status, 0)
+        XCTAssertEqual(tapctl("create", "vm1", "--bridge", "br9").status, 0)
+        XCTAssertEqual(try anyLink("vm1")?.mtu, 9000, "the bridge's MTU")
+        XCTAssertEqual(tapctl("create", "vm2", "--bridge", "br9", "--mtu", "1500").status, 0)
+        XCTAssertEqual(try anyLink("vm2")?.mtu, 1500, "unless --mtu says otherwise")
     }
 }

@@ -49,20 +49,59 @@ public struct CreateRequest: Sendable {
 }
 
 extension TapControl {
-    /// Creates a persistent device and returns the name the kernel gave it, and
-    /// whether this call made it (false only under `existOK`).
+    /// Creates a persistent device and returns the name the kernel gave it,
+    /// whether this call made it (false only under `existOK`), and, for an
+    /// existing device under `existOK`, the link settings it changed ("mtu
+    /// 9000 -> 1500"): the ones `request` names that differ, applied over
+    /// rtnetlink, which attaches no queue and so disturbs no holder.
     ///
     /// IFF_TUN_EXCL makes the kernel refuse an existing name atomically instead of
     /// attaching to it. Owner and group are set before TUNSETPERSIST, so a failure
     /// or a kill at any point leaves either nothing or a complete device: until
     /// persist, closing the descriptor removes the device.
-    public func create(_ request: CreateRequest) throws(TapError) -> (name: String, created: Bool) {
+    public func create(_ request: CreateRequest) throws(TapError) -> (name: String, created: Bool, changed: [String]) {
         do {
-            return (try make(configured: request, persistent: true).name, true)
+            return (try make(configured: request, persistent: true).name, true, [])
         } catch .alreadyExists(let name) where request.existOK {
             try checkExisting(request)
-            return (name, false)
+            return (name, false, try converge(existing: request))
         }
+    }
+
+    /// The link settings `request` names, made true of the existing device.
+    private func converge(existing request: CreateRequest) throws(TapError) -> [String] {
+        guard !request.link.isEmpty else { return [] }
+        let current = try device(named: request.name.value)
+        let wanted = try validate(request.link, device: current, mode: current.tun?.mode ?? .tap)
+        var settings = LinkSettings()
+        var changes: [String] = []
+        func id(_ value: UInt32?) -> String { value.map(String.init) ?? "none" }
+        if let mtu = wanted.mtu, mtu != current.mtu {
+            settings.mtu = mtu
+            changes.append("mtu \(id(current.mtu)) -> \(mtu)")
+        }
+        if let mac = wanted.mac, mac.bytes != current.address {
+            settings.mac = mac
+            changes.append("mac \(current.address.map { MACAddress(bytes: $0).description } ?? "none") -> \(mac)")
+        }
+        if let length = wanted.txQueueLength, length != current.txQueueLength {
+            settings.txQueueLength = length
+            changes.append("txqueuelen \(id(current.txQueueLength)) -> \(length)")
+        }
+        if case .attach(let bridge)? = wanted.bridge {
+            var socket = try RouteSocket(system: system)
+            let master = try socket.link(named: bridge)?.index
+            if current.master == nil || current.master != master {
+                settings.bridge = .attach(bridge)
+                changes.append("bridge -> \(bridge)")
+            }
+        }
+        if let up = wanted.up, up != (current.flags & UInt32(IFF_UP) != 0) {
+            settings.up = up
+            changes.append(up ? "down -> up" : "up -> down")
+        }
+        if !settings.isEmpty { _ = try apply(settings, to: current) }
+        return changes
     }
 
     /// Makes a device as `make` does, its link settings checked first and

@@ -145,6 +145,12 @@ extension TapControl {
                 bridge = try socket.link(index: index)
             }
         }
+        // A port takes its bridge's MTU unless told otherwise, as QEMU's bridge helper and libvirt do.
+        var settings = settings
+        if case .attach? = settings.bridge, settings.mtu == nil, let bridgeMTU = bridge?.mtu,
+           (device?.mtu ?? LinkSettings.defaultMTU) != bridgeMTU {
+            settings.mtu = bridgeMTU
+        }
         guard let policy else { return settings }
         if let length = settings.txQueueLength { try policy.checkTxQueueLength(length, device: device?.name) }
         guard let bridge else { return settings }
