@@ -54,6 +54,10 @@ func declarations(_ text: String, command: String) throws(Failure) -> [(request:
                 throw error.naming(invocation.subject)
             }
             if request.name.isTemplate { throw failure("\(request.name.value) is a template; a declared device needs its own name") }
+            if let earlier = declared.first(where: { $0.request.name == request.name }) {
+                throw failure("\(request.name.value) is declared on line \(earlier.line) already")
+            }
+            try attempt("create", request.name.value) { () throws(TapError) in try TapControl().checkDeclaration(request) }
             declared.append((request, offset + 1))
         } catch let problem as BatchWords.Problem {
             throw failure(problem.description).onLine(offset + 1)

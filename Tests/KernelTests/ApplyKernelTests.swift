@@ -212,7 +212,11 @@ final class ApplyKernelTests: KernelTestCase {
             ("create a0\ncreate a1 --user no-such-user-tapctl", "tapctl: apply: line 2: create a1: no user named 'no-such-user-tapctl'\n"),
             ("create a0\ncreate 'a%d'", "tapctl: apply: line 2: a%d is a template; a declared device needs its own name\n"),
             ("create a0\ndelete a0", "tapctl: apply: line 2: 'delete' is not create: a line declares one device\n"),
-            ("create a0\ncreate a0 --tun", "tapctl: apply: a0 is declared twice\n"),
+            ("create a0\ncreate a0 --tun", "tapctl: apply: line 2: a0 is declared on line 1 already\n"),
+            ("create a0\ncreate a1 --mtu 50", "tapctl: apply: line 2: create a1: MTU 50 is outside 68..65521 for this tap device\n"),
+            ("create a0\ncreate a1 --tun --bridge br0",
+             "tapctl: apply: line 2: create a1: a tun device carries no Ethernet frames, so it cannot join a bridge\n"),
+            ("create a0 --mac 52-54-00", "tapctl: apply: line 1: create a0: '52-54-00' is not a MAC address (six hex bytes joined by ':' or '-') (see 'tapctl create --help')\n"),
             ("create a0 --exist-ok", "tapctl: apply: line 1: --exist-ok has no place here: apply converges an existing device\n"),
             ("create 'a0", "tapctl: apply: line 1: no closing ' quote\n"),
         ]

@@ -75,7 +75,7 @@ final class LinkKernelTests: KernelTestCase {
             (["--mtu", "65522"], "MTU 65522 is outside 68..65521 for this tap device", false),
             (["--mac", "01:00:5e:00:00:01"], "01:00:5e:00:00:01 is a multicast address; a device needs a unicast one", true),
             (["--mac", "00:00:00:00:00:00"], "00:00:00:00:00:00 cannot be a device's address", true),
-            (["--mac", "02:00:00:00:00"], "'02:00:00:00:00' is not a MAC address (six hex bytes joined by ':')", true),
+            (["--mac", "02:00:00:00:00"], "'02:00:00:00:00' is not a MAC address (six hex bytes joined by ':' or '-')", true),
             (["--bridge", "nobr0"], "no bridge named nobr0", false),
             (["--bridge", "v0"], "v0 is not a bridge (it is a veth device)", false),
         ]

@@ -314,7 +314,7 @@ final class LinkParserTests: XCTestCase {
         XCTAssertEqual(failure("set", "tap0", "--txqueuelen", "-"),
                        "tapctl: set: txqueuelen '-' is not a number from 0 to 4294967295 (see 'tapctl set --help')")
         XCTAssertEqual(failure("set", "tap0", "--mac", "zz"),
-                       "tapctl: set: 'zz' is not a MAC address (six hex bytes joined by ':') (see 'tapctl set --help')")
+                       "tapctl: set: 'zz' is not a MAC address (six hex bytes joined by ':' or '-') (see 'tapctl set --help')")
         XCTAssertEqual(failure("set", "tap0", "--bridge", "a b"), "tapctl: set: bridge 'a b': the name contains white space")
         XCTAssertEqual(failure("set", "tap0", "--up", "--down"),
                        "tapctl: set: options '--up' and '--down' cannot be used together (see 'tapctl set --help')")

@@ -54,15 +54,8 @@ extension TapControl {
             guard names.insert(NameBytes(request.name.value)).inserted else {
                 throw .invalidSetting("\(request.name.value) is declared twice")
             }
-            // The file's own mistakes stop everything; what depends on the host as it is now
-            // (a bridge that does not exist yet, a busy device) fails its device alone, below.
-            var file = request.link
-            file.bridge = nil
-            if case .attach? = request.link.bridge, request.mode == .tun {
-                throw .invalidSetting("\(request.name.value): a tun device carries no Ethernet frames, so it cannot join a bridge")
-            }
             do throws(TapError) {
-                if !file.isEmpty { _ = try validate(file, device: nil, mode: request.mode) }
+                try checkDeclaration(request)
             } catch .invalidSetting(let problem) {
                 throw .invalidSetting("\(request.name.value): \(problem)")
             }
@@ -131,6 +124,19 @@ extension TapControl {
             result.error = error
         }
         return result
+    }
+
+    /// The mistakes a declaration can hold by itself, whatever the host:
+    /// values out of range, a tun on a bridge. They stop the whole file
+    /// (`apply`); what depends on the host as it is now (a bridge that does
+    /// not exist yet, a busy device) fails its device alone.
+    public func checkDeclaration(_ request: CreateRequest) throws(TapError) {
+        if case .attach? = request.link.bridge, request.mode == .tun {
+            throw .invalidSetting("a tun device carries no Ethernet frames, so it cannot join a bridge")
+        }
+        var file = request.link
+        file.bridge = nil
+        if !file.isEmpty { _ = try validate(file, device: nil, mode: request.mode) }
     }
 
     /// `request`, with the link settings it leaves out taken from `current`

@@ -13,7 +13,7 @@ public struct MACAddress: Equatable, Sendable, CustomStringConvertible {
 
         public var description: String {
             switch self {
-            case .malformed(let text): return "'\(text)' is not a MAC address (six hex bytes joined by ':')"
+            case .malformed(let text): return "'\(text)' is not a MAC address (six hex bytes joined by ':' or '-')"
             case .multicast(let text): return "\(text) is a multicast address; a device needs a unicast one"
             case .zero: return "00:00:00:00:00:00 cannot be a device's address"
             }
