@@ -30,7 +30,7 @@ let applyCommand = CommandSpec(
     ] + commonOptions,
     exclusive: [],
     run: runApply,
-    jsonKeys: ["name", "line", "action", "changes", "error", "status"]
+    jsonKeys: ["name", "line", "action", "changes", "field", "from", "to", "reason", "error", "status"]
 )
 
 /// The declarations of an apply file, each line checked as `create` checks it,
@@ -111,7 +111,9 @@ private func runApply(_ invocation: Invocation) throws(Failure) {
         if options.check, failure == nil, changes, status == .success { status = .changesNeeded }
         if invocation.json {
             emit(.object([("name", .string(result.name)), ("line", .optional(line)), ("action", .string(result.action.rawValue)),
-                          ("changes", .array(result.changes.map { .string($0) })), ("error", .optional(failure?.message)),
+                          ("changes", .array(result.fields.map(changeJSON))),
+                          ("reason", .optional(result.action == .kept ? result.changes.first : nil)),
+                          ("error", .optional(failure?.message)),
                           ("status", .int(Int64(failure?.status.rawValue ?? 0)))]))
         } else if let failure {
             write(failure.line + "\n", to: STDERR_FILENO)
@@ -124,4 +126,19 @@ private func runApply(_ invocation: Invocation) throws(Failure) {
         }
     }
     guard status == .success else { throw .reported(status) }
+}
+
+/// One changed field as JSON: numbers as numbers, owners and groups by name
+/// where they have one (as dump writes them), on and off as booleans.
+private func changeJSON(_ change: AppliedDevice.Change) -> JSON {
+    func value(_ value: AppliedDevice.Change.Value) -> JSON {
+        switch value {
+        case .number(let number): return .optional(number)
+        case .text(let text): return .optional(text)
+        case .flag(let on): return .bool(on)
+        case .user(let uid): return uid.map { uid in Accounts.userName(uid).map(JSON.string) ?? .int(Int64(uid)) } ?? .null
+        case .group(let gid): return gid.map { gid in Accounts.groupName(gid).map(JSON.string) ?? .int(Int64(gid)) } ?? .null
+        }
+    }
+    return .object([("field", .string(change.field)), ("from", value(change.from)), ("to", value(change.to))])
 }

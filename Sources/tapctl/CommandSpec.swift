@@ -80,7 +80,8 @@ let commonOptions = [
 
 /// A device object's keys, in `list`, `show` and `probe NAME`.
 let deviceJSONKeys = ["name", "index", "mode", "multi_queue", "vnet_hdr", "pi", "persist", "owner", "owner_name", "group",
-                      "group_name", "any_user_can_attach", "queues", "detached_queues", "processes", "pid", "command", "fds"]
+                      "group_name", "any_user_can_attach", "queues", "detached_queues", "up", "mtu", "mac", "bridge",
+                      "txqueuelen", "processes", "pid", "command", "fds"]
 /// The kernel's side of `probe`, alone or as `kernel` in a device's probe.
 let kernelProbeJSONKeys = ["release", "tun_mode", "features", "offloads_accepted", "offloads_refused", "vnet_hdr_sizes",
                            "vnet_le", "vnet_be", "max_queues", "untested"]

@@ -44,11 +44,14 @@ struct DeviceReport {
         }.joined(separator: ",")
     }
 
-    static let columns = ["NAME", "MODE", "FLAGS", "OWNER", "GROUP", "ACCESS", "QUEUES", "PROCESSES"]
+    static let columns = ["NAME", "MODE", "FLAGS", "OWNER", "GROUP", "ACCESS", "QUEUES", "MTU", "STATE", "BRIDGE", "PROCESSES"]
+
+    private var state: TapControl.LinkState? { device.state }
 
     var row: [String] {
         [link.name, link.mode.rawValue, flags.isEmpty ? "-" : flags.joined(separator: ","),
-         Self.id(link.owner, ownerName), Self.id(link.group, groupName), access, queues, processes]
+         Self.id(link.owner, ownerName), Self.id(link.group, groupName), access, queues,
+         state?.mtu.map(String.init) ?? "-", state.map { $0.up ? "up" : "down" } ?? "-", state?.bridge ?? "-", processes]
     }
 
     var text: String { labelled(lines) }
@@ -60,6 +63,11 @@ struct DeviceReport {
             ("owner", Self.id(link.owner, ownerName)), ("group", Self.id(link.group, groupName)),
             ("access", link.anyUserCanAttach ? "any local user can attach" : access + " only, or CAP_NET_ADMIN"),
             ("queues", "\(link.queues) attached, \(link.disabledQueues) detached"),
+            ("state", state.map { $0.up ? "up" : "down" } ?? "-"),
+            ("mtu", state?.mtu.map(String.init) ?? "-"),
+            ("mac", state?.mac?.description ?? "-"),
+            ("bridge", state?.bridge ?? "-"),
+            ("txqueuelen", state?.txQueueLength.map(String.init) ?? "-"),
             ("processes", device.holders.isEmpty ? "-" : device.holders.byProcess.map(\.described).joined(separator: ", ")),
         ]
     }
@@ -81,6 +89,11 @@ struct DeviceReport {
             ("any_user_can_attach", .bool(link.anyUserCanAttach)),
             ("queues", .int(Int64(link.queues))),
             ("detached_queues", .int(Int64(link.disabledQueues))),
+            ("up", state.map { .bool($0.up) } ?? .null),
+            ("mtu", .optional(state?.mtu)),
+            ("mac", .optional(state?.mac?.description)),
+            ("bridge", .optional(state?.bridge)),
+            ("txqueuelen", .optional(state?.txQueueLength)),
             ("processes", .array(device.holders.byProcess.map {
                 .object([("pid", .int(Int64($0.pid))), ("command", .string($0.command)),
                          ("fds", .array($0.fds.map { .int(Int64($0)) }))])

@@ -18,7 +18,7 @@ let dumpCommand = CommandSpec(
     ] + commonOptions,
     exclusive: [],
     run: runDump,
-    jsonKeys: ["name", "mode", "multi_queue", "vnet_hdr", "pi", "owner", "group", "up", "mtu", "mac", "bridge", "txqueuelen"]
+    jsonKeys: deviceJSONKeys
 )
 
 private func runDump(_ invocation: Invocation) throws(Failure) {
@@ -37,13 +37,20 @@ private func runDump(_ invocation: Invocation) throws(Failure) {
         selection = .names(names)
     }
     let control = try invocation.control()
-    let declared = try attempt(command, nil) { () throws(TapError) in try control.dump(selection) }
-    try invocation.dropPrivileges()
     if invocation.json {
-        emit(.array(declared.map(declarationJSON)))
-    } else if !declared.isEmpty {
-        emit(declared.map(createLine).joined(separator: "\n"))
+        // The same device objects as list and show: one shape for a device.
+        let devices = try attempt(command, nil) { () throws(TapError) in try control.devices(selection) }
+        try invocation.dropPrivileges()
+        emit(.array(devices.map { DeviceReport($0).json }))
+        return
     }
+    let (declared, runtime) = try attempt(command, nil) { () throws(TapError) in
+        (try control.dump(selection), try control.devices(selection).filter { !$0.link.persistent }.map(\.link.name))
+    }
+    try invocation.dropPrivileges()
+    // A device that lives with its holder (exec --create, bridge-helper) is no declared state.
+    let lines = declared.map(createLine) + runtime.map { "# \(BatchWords.quote($0)) lives with its holder (not persistent): not declared state" }
+    if !lines.isEmpty { emit(lines.joined(separator: "\n")) }
 }
 
 /// A declaration as the create line that makes it.
@@ -66,19 +73,4 @@ func createLine(_ request: CreateRequest) -> String {
     if case .attach(let bridge)? = link.bridge { words += ["--bridge", bridge] }
     if let length = link.txQueueLength { words += ["--txqueuelen", String(length)] }
     return words.map(BatchWords.quote).joined(separator: " ")
-}
-
-/// A declaration as JSON, its keys named for create's options.
-private func declarationJSON(_ request: CreateRequest) -> JSON {
-    let link = request.link
-    var owner = JSON.null
-    if case .user(let uid) = request.owner { owner = .int(Int64(uid)) }
-    var bridge = JSON.null
-    if case .attach(let name)? = link.bridge { bridge = .string(name) }
-    return .object([
-        ("name", .string(request.name.value)), ("mode", .string(request.mode.rawValue)),
-        ("multi_queue", .bool(request.multiQueue)), ("vnet_hdr", .bool(request.vnetHeader)), ("pi", .bool(request.packetInfo)),
-        ("owner", owner), ("group", .optional(request.group)), ("up", .bool(link.up == true)), ("mtu", .optional(link.mtu)),
-        ("mac", .optional(link.mac?.description)), ("bridge", bridge), ("txqueuelen", .optional(link.txQueueLength)),
-    ])
 }

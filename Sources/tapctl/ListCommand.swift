@@ -8,7 +8,9 @@ let listCommand = CommandSpec(
     details: """
         ACCESS is "owner", "group", "owner+group", or "ANY USER" for a device
         with neither, which every user who can open /dev/net/tun may attach.
-        QUEUES counts attached queues, and detached ones after a '+'.
+        QUEUES counts attached queues, and detached ones after a '+'. MTU,
+        STATE (up or down) and BRIDGE are the link state create, set and apply
+        configure.
         Processes are found in /proc: without root, only the caller's own.
         """,
     options: commonOptions,

@@ -123,7 +123,12 @@ final class ApplyKernelTests: KernelTestCase {
         let json = try withInput(varied, ["apply", "--check", "FILE", "--json"])
         let objects = try json.stdout.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:] }
         XCTAssertEqual(objects.map { $0["action"] as? String }, ["changed", "unchanged", "created", "unchanged"])
-        XCTAssertEqual(objects[0]["changes"] as? [String], ["mtu 1400 -> 9000", "down -> up"])
+        // Field by field, for programs: numbers as numbers, on and off as booleans.
+        let changes = objects[0]["changes"] as? [[String: Any]] ?? []
+        XCTAssertEqual(changes.map { $0["field"] as? String }, ["mtu", "up"])
+        XCTAssertEqual(changes.first?["from"] as? Int, 1400)
+        XCTAssertEqual(changes.first?["to"] as? Int, 9000)
+        XCTAssertTrue(json.stdout.contains(#"{"field":"up","from":false,"to":true}"#), json.stdout)
         let applied = try withInput(varied, ["apply", "FILE"])
         XCTAssertEqual(applied.status, 0, applied.stderr)
         XCTAssertEqual(try ipJSON("link", "show", "dev", "vm0").first?["mtu"] as? Int, 9000)
@@ -172,6 +177,24 @@ final class ApplyKernelTests: KernelTestCase {
         XCTAssertEqual(device.master, try anyLink("br0")?.index)
         XCTAssertEqual(device.txQueueLength, 700)
         XCTAssertEqual(device.flags & UInt32(IFF_UP), UInt32(IFF_UP))
+    }
+
+    /// A device that lives as long as its holder (a VM's, made by exec
+    /// --create) is no declared state: dump marks it, applying that dump
+    /// wants nothing made, and --prune never touches it.
+    func testADeviceThatLivesWithItsHolderIsNoDeclaredState() throws {
+        var request = HandoffRequest(name: try InterfaceName("vm0"))
+        request.create = CreateRequest(name: try InterfaceName("vm0"))
+        let handoff = try TapControl().open(request)
+        let dump = tapctl("dump")
+        XCTAssertEqual(dump.stdout, "# vm0 lives with its holder (not persistent): not declared state\n")
+        XCTAssertEqual(try withInput(dump.stdout, ["apply", "--check", "FILE"]).status, 0, "nothing to make")
+        XCTAssertTrue(tapctl("dump", "--json").stdout.contains(#""persist":false"#))
+        let pruned = try withInput("", ["apply", "--prune", "vm*", "FILE"])
+        XCTAssertEqual(pruned.status, 0, pruned.stderr)
+        XCTAssertEqual(pruned.stdout, "", "not even considered")
+        XCTAssertEqual(try tunLinks().map(\.name), ["vm0"])
+        _ = handoff
     }
 
     /// A change that fails is undone: the device ends as it was.

@@ -11,7 +11,8 @@ final class ListKernelTests: KernelTestCase {
     }
 
     func testEmptyNamespaceListsNothing() throws {
-        XCTAssertEqual(tapctl("list").stdout, "NAME  MODE  FLAGS  OWNER  GROUP  ACCESS  QUEUES  PROCESSES\n", "the header still")
+        XCTAssertEqual(tapctl("list").stdout, "NAME  MODE  FLAGS  OWNER  GROUP  ACCESS  QUEUES  MTU  STATE  BRIDGE  PROCESSES\n",
+                       "the header still")
         XCTAssertEqual(tapctl("list", "--json").stdout, "[]\n")
     }
 
@@ -46,13 +47,15 @@ final class ListKernelTests: KernelTestCase {
     }
 
     func testJSONKeysAreStable() throws {
-        XCTAssertEqual(tapctl("create", "tap0").status, 0)
+        XCTAssertEqual(tapctl("create", "tap0", "--mac", "02:00:00:00:00:01").status, 0)
         let line = tapctl("--json", "list").stdout
         XCTAssertEqual(line, #"[{"name":"tap0","index":\#(try XCTUnwrap(link("tap0")).index),"mode":"tap","#
                        + #""multi_queue":false,"vnet_hdr":false,"pi":false,"persist":true,"owner":0,"owner_name":"root","#
                        + #""group":null,"group_name":null,"any_user_can_attach":false,"queues":0,"detached_queues":0,"#
+                       + #""up":false,"mtu":1500,"mac":"02:00:00:00:00:01","bridge":null,"txqueuelen":1000,"#
                        + #""processes":[]}]"# + "\n")
         XCTAssertEqual(tapctl("show", "tap0", "--json").stdout, String(line.dropFirst().dropLast(2)) + "\n")
+        XCTAssertEqual(tapctl("dump", "--json").stdout, line, "one shape for a device: list, show and dump")
     }
 
     func testQueuesAndHoldersAreCounted() throws {
@@ -68,9 +71,10 @@ final class ListKernelTests: KernelTestCase {
         XCTAssertEqual(processes.first?["fds"] as? [Int], [Int(first.descriptor.rawValue), Int(second.descriptor.rawValue)].sorted())
         let text = tapctl("list").stdout
         XCTAssertTrue(text.hasPrefix("NAME  MODE  FLAGS"), text)
-        XCTAssertTrue(text.contains("mq0   tap   multi_queue,persist  root(0)  -      owner   2       \(getpid())/"), text)
+        XCTAssertTrue(text.contains("mq0   tap   multi_queue,persist  root(0)  -      owner   2       1500  down   -       \(getpid())/"),
+                      text)
         XCTAssertTrue(text.hasSuffix("(2)\n"), "once, with its queue count: \(text)")
-        XCTAssertTrue(tapctl("show", "mq0").stdout.contains("queues:     2 attached, 0 detached"))
+        XCTAssertTrue(tapctl("show", "mq0").stdout.contains("queues:      2 attached, 0 detached"), tapctl("show", "mq0").stdout)
         XCTAssertTrue(tapctl("show", "mq0").stdout.contains(", 2 queues)"))
         XCTAssertNotEqual(first.descriptor.rawValue, second.descriptor.rawValue)  // last use: attached until here
     }

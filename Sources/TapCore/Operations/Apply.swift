@@ -18,6 +18,29 @@ public struct AppliedDevice: Equatable, Sendable {
     public var changes: [String] = []
     /// Why the device did not converge; set with `.error` only.
     public var error: TapError?
+    /// `changes`, field by field, for programs.
+    public var fields: [Change] = []
+
+    /// One field that differs: its name, as `dump` and `list` name it, and its value before and after.
+    public struct Change: Equatable, Sendable {
+        /// A field's value: a number, a text, on or off, or an owner or group (nil: none).
+        public enum Value: Equatable, Sendable {
+            case number(UInt32?), text(String?), flag(Bool), user(UInt32?), group(UInt32?)
+        }
+
+        /// "mtu", "owner", "up"...
+        public let field: String
+        /// The device's value.
+        public let from: Value
+        /// The declared value.
+        public let to: Value
+
+        init(_ field: String, _ from: Value, _ to: Value) {
+            self.field = field
+            self.from = from
+            self.to = to
+        }
+    }
 }
 
 /// How `apply` may converge the namespace.
@@ -70,7 +93,9 @@ extension TapControl {
             converge(request, current: byName[NameBytes(request.name.value)], links: links, options: options)
         }
         if let pattern = options.prune {
-            for link in links where link.tun != nil && !names.contains(NameBytes(link.name)) && fnmatch(pattern, link.name, 0) == 0 {
+            // Devices that live with their holders (exec --create) are never pruned: they are no declared state.
+            for link in links where link.tun?.persistent == true && !names.contains(NameBytes(link.name))
+                && fnmatch(pattern, link.name, 0) == 0 {
                 results.append(prune(link, check: options.check))
             }
         }
@@ -98,6 +123,7 @@ extension TapControl {
             guard let tun = current.tun else { throw .notTunTap(name, kind: current.kind) }
             let difference = try differences(request, current: current, tun: tun, links: links)
             result.changes = difference.hard + difference.inPlace
+            result.fields = difference.hardFields + difference.tunFields + difference.linkFields
             if !difference.hard.isEmpty {
                 guard options.replace else { throw .cannotChangeInPlace(name, differences: difference.hard) }
                 if tun.mayBeHeld { throw .inUse(name, holders: Holders.scan()[name] ?? []) }
@@ -199,14 +225,20 @@ extension TapControl {
         var inPlace: [String] = []
         var owner: uid_t?
         var group: gid_t?
+        /// The same, field by field, in the same order.
+        var hardFields: [AppliedDevice.Change] = []
+        var tunFields: [AppliedDevice.Change] = []
+        var linkFields: [AppliedDevice.Change] = []
     }
 
     private func differences(_ request: CreateRequest, current: Link, tun: TunLink, links: [Link]) throws(TapError) -> Difference {
         var difference = Difference()
         func id(_ value: UInt32?) -> String { value.map(String.init) ?? "none" }
-        if tun.mode != request.mode { difference.hard.append("mode \(tun.mode.rawValue) -> \(request.mode.rawValue)") }
+        if tun.mode != request.mode { difference.hard.append("mode \(tun.mode.rawValue) -> \(request.mode.rawValue)")
+            difference.hardFields.append(.init("mode", .text(tun.mode.rawValue), .text(request.mode.rawValue))) }
         if tun.multiQueue != request.multiQueue {
             difference.hard.append("multi_queue \(tun.multiQueue ? "on" : "off") -> \(request.multiQueue ? "on" : "off")")
+            difference.hardFields.append(.init("multi_queue", .flag(tun.multiQueue), .flag(request.multiQueue)))
         }
         let owner: uid_t? = switch request.owner {
         case .caller: geteuid()
@@ -216,42 +248,57 @@ extension TapControl {
         // The kernel cannot unset an owner or group (-1 is EINVAL).
         if owner != tun.owner {
             let change = "owner \(id(tun.owner)) -> \(id(owner))"
-            if owner == nil { difference.hard.append(change) } else { difference.tun.append(change) }
+            let field = AppliedDevice.Change("owner", .user(tun.owner), .user(owner))
+            if owner == nil { difference.hard.append(change); difference.hardFields.append(field) } else {
+                difference.tun.append(change)
+                difference.tunFields.append(field)
+            }
             difference.owner = owner
         }
         if request.group != tun.group {
             let change = "group \(id(tun.group)) -> \(id(request.group))"
-            if request.group == nil { difference.hard.append(change) } else { difference.tun.append(change) }
+            let field = AppliedDevice.Change("group", .group(tun.group), .group(request.group))
+            if request.group == nil { difference.hard.append(change); difference.hardFields.append(field) } else {
+                difference.tun.append(change)
+                difference.tunFields.append(field)
+            }
             difference.group = request.group
         }
         if tun.vnetHeader != request.vnetHeader {
             difference.tun.append("vnet_hdr \(tun.vnetHeader ? "on" : "off") -> \(request.vnetHeader ? "on" : "off")")
+            difference.tunFields.append(.init("vnet_hdr", .flag(tun.vnetHeader), .flag(request.vnetHeader)))
         }
         if tun.packetInfo != request.packetInfo {
             difference.tun.append("pi \(tun.packetInfo ? "on" : "off") -> \(request.packetInfo ? "on" : "off")")
+            difference.tunFields.append(.init("pi", .flag(tun.packetInfo), .flag(request.packetInfo)))
         }
         let declared = request.link
         var link: [String] = []
         if let mtu = declared.mtu, mtu != current.mtu {
             difference.link.mtu = mtu
             link.append("mtu \(id(current.mtu)) -> \(mtu)")
+            difference.linkFields.append(.init("mtu", .number(current.mtu), .number(mtu)))
         }
         if let mac = declared.mac, mac.bytes != current.address {
             difference.link.mac = mac
             link.append("mac \(current.address.map { MACAddress(bytes: $0).description } ?? "none") -> \(mac)")
+            difference.linkFields.append(.init("mac", .text(current.address.map { MACAddress(bytes: $0).description }), .text(mac.description)))
         }
         if let length = declared.txQueueLength, length != current.txQueueLength {
             difference.link.txQueueLength = length
             link.append("txqueuelen \(id(current.txQueueLength)) -> \(length)")
+            difference.linkFields.append(.init("txqueuelen", .number(current.txQueueLength), .number(length)))
         }
         if case .attach(let bridge)? = declared.bridge, current.master != links.first(where: { NameBytes($0.name) == NameBytes(bridge) })?.index {
             difference.link.bridge = .attach(bridge)
             let master = current.master.flatMap { index in links.first { $0.index == index }?.name } ?? "none"
             link.append("bridge \(master) -> \(bridge)")
+            difference.linkFields.append(.init("bridge", .text(master == "none" ? nil : master), .text(bridge)))
         }
         if let up = declared.up, up != (current.flags & UInt32(IFF_UP) != 0) {
             difference.link.up = up
             link.append(up ? "down -> up" : "up -> down")
+            difference.linkFields.append(.init("up", .flag(!up), .flag(up)))
         }
         difference.inPlace = difference.tun + link
         return difference
@@ -336,7 +383,10 @@ extension TapControl {
         var socket = try RouteSocket(system: system)
         let links = try socket.links()
         return try select(selection, from: links, missingOK: false).compactMap { link in
-            guard let tun = link.tun, let name = try? InterfaceName(link.name, allowTemplate: false) else { return nil }
+            // A device that lives as long as its holder is no declared state: apply makes persistent ones.
+            guard let tun = link.tun, tun.persistent, let name = try? InterfaceName(link.name, allowTemplate: false) else {
+                return nil
+            }
             if let policy, !policy.rules.allows(.device, link.name, user: policy.uid, groups: policy.groups) { return nil }
             var request = CreateRequest(name: name)
             request.mode = tun.mode

@@ -1,4 +1,5 @@
 import Glibc
+import CTapShim
 
 /// The operations on tun/tap devices in the caller's network namespace.
 /// Every system call goes through `system`, which tests may replace.
@@ -33,29 +34,65 @@ public struct TapControl: Sendable {
         /// The kernel reports queue counts for multiqueue devices only; a
         /// single-queue device counts as attached when its carrier is on or a
         /// process holds it (another user's, unseen without root, has the carrier).
-        init(link: TunLink, holders: [Holder]) {
+        /// The link state `create`, `set` and `apply` configure, nil where not read.
+        public var state: LinkState?
+
+        init(link: TunLink, holders: [Holder], state: LinkState? = nil) {
             self.link = link
             self.holders = holders
+            self.state = state
             if !link.multiQueue { self.link.queues = holders.isEmpty && !link.carrier ? 0 : 1 }
+        }
+    }
+
+    /// A device's link state, as rtnetlink reports it.
+    public struct LinkState: Equatable, Sendable {
+        /// IFF_UP.
+        public var up: Bool
+        /// IFLA_MTU.
+        public var mtu: UInt32?
+        /// The hardware address; nil for a tun.
+        public var mac: MACAddress?
+        /// The name of the bridge it is a port of, if any.
+        public var bridge: String?
+        /// IFLA_TXQLEN.
+        public var txQueueLength: UInt32?
+
+        init(_ link: Link, among links: [Link]) {
+            up = link.flags & UInt32(IFF_UP) != 0
+            mtu = link.mtu
+            mac = link.tun?.mode == .tun ? nil : link.address.map(MACAddress.init(bytes:))
+            bridge = link.master.flatMap { master in links.first { $0.index == master && $0.kind == "bridge" }?.name }
+            txQueueLength = link.txQueueLength
+        }
+    }
+
+    /// The tun/tap devices `selection` names, sorted by name, each with its
+    /// holders and link state: what `list`, `show` and `dump --json` describe.
+    public func devices(_ selection: DeviceSelection, missingOK: Bool = false) throws(TapError) -> [Device] {
+        var socket = try RouteSocket(system: system)
+        let links = try socket.links()
+        let chosen = try select(selection, from: links, missingOK: missingOK)
+        let tuns = chosen.compactMap(\.tun)
+        let expected = tuns.reduce(Optional(0)) { total, link in total.flatMap { total in link.heldQueues.map { total + $0 } } }
+        let holders = tuns.contains(where: \.mayBeHeld) ? Holders.scan(expecting: expected) : HolderTable()
+        return chosen.sorted { $0.name < $1.name }.compactMap { link in
+            link.tun.map { Device(link: $0, holders: holders[link.name] ?? [], state: LinkState(link, among: links)) }
         }
     }
 
     /// Every tun/tap device, sorted by name, with the processes holding each.
     public func list() throws(TapError) -> [Device] {
-        var socket = try RouteSocket(system: system)
-        let links = try socket.tunLinks()
-        // /proc is the slow part of a listing: read it only when some device can
+        // /proc is the slow part of a listing: `devices` reads it only when some device can
         // have a holder, and only until every queue the kernel counts is found.
-        let expected = links.reduce(Optional(0)) { total, link in total.flatMap { total in link.heldQueues.map { total + $0 } } }
-        let holders = links.contains(where: \.mayBeHeld) ? Holders.scan(expecting: expected) : HolderTable()
-        return links.sorted { $0.name < $1.name }.map { Device(link: $0, holders: holders[$0.name] ?? []) }
+        try devices(.all)
     }
 
     /// The tun/tap device called `name`, with its holders (a /proc scan). Throws `notFound`,
     /// `notTunTap` for a device of another kind, and `system` when rtnetlink fails.
     public func show(_ name: InterfaceName) throws(TapError) -> Device {
-        let link = try link(name)
-        return Device(link: link, holders: Holders.scan()[link.name] ?? [])
+        guard let device = try devices(.names([name])).first else { throw .notFound(name.value) }
+        return device
     }
 
     /// The tun/tap device called `name`, without the /proc scan for its holders.
