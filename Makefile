@@ -119,12 +119,14 @@ install: build
 	install -d -m 755 $(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(UNITDIR)
 	$(BIN) completion bash > $(DESTDIR)$(COMPLETIONDIR)/tapctl
 	sed 's|@SBINDIR@|$(SBINDIR)|' dist/tapctl-apply.service.in > $(DESTDIR)$(UNITDIR)/tapctl-apply.service
+	sed 's|@SBINDIR@|$(SBINDIR)|' dist/tapctl-apply-bridges.service.in > $(DESTDIR)$(UNITDIR)/tapctl-apply-bridges.service
 	install -D -m 644 dist/taps.conf $(DESTDIR)$(DOCDIR)/examples/taps.conf
 	install -D -m 644 dist/acl $(DESTDIR)$(DOCDIR)/examples/acl
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/tapctl $(DESTDIR)$(MANDIR)/man8/tapctl.8 $(DESTDIR)$(COMPLETIONDIR)/tapctl \
-		$(DESTDIR)$(UNITDIR)/tapctl-apply.service $(DESTDIR)$(DOCDIR)/examples/taps.conf $(DESTDIR)$(DOCDIR)/examples/acl
+		$(DESTDIR)$(UNITDIR)/tapctl-apply.service $(DESTDIR)$(UNITDIR)/tapctl-apply-bridges.service \
+		$(DESTDIR)$(DOCDIR)/examples/taps.conf $(DESTDIR)$(DOCDIR)/examples/acl
 	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 # A Debian package, tapctl_VERSION_amd64.deb, at the top of the tree

@@ -9,8 +9,10 @@ let applyCommand = CommandSpec(
     details: """
         FILE (- for standard input) holds create lines, in the words, quotes
         and comments of --batch: one device each, with a name, not a template.
-        Every line is checked first (names, users, groups, bridges); nothing
-        changes if one is wrong. Then a missing device is made; an existing one
+        Every line is checked first (syntax, names, values, users, groups);
+        nothing changes if one is wrong. What depends on the host (a bridge
+        not there yet, a busy device) fails that device alone, with its line.
+        Then a missing device is made; an existing one
         is changed in place where that disturbs no holder (MTU, address, queue
         length, bridge and up over rtnetlink; vnet_hdr, pi, owner and group
         through a queue of an idle device); what cannot change in place (the
@@ -18,15 +20,20 @@ let applyCommand = CommandSpec(
         unless --replace makes an idle device again. A change that fails is
         undone: a device ends as it was or as declared. Settings a line does
         not name are left as they are. Devices not in FILE are left alone,
-        but for idle ones --prune GLOB matches, which are deleted. Prints one
-        line a device: created, changed (with what), unchanged, replaced,
-        deleted, or the error. --check changes nothing and exits 7 when
-        something would change. tapctl dump prints a FILE that apply accepts.
+        but for idle ones --prune GLOB matches, which are deleted (busy ones
+        are kept). Prints one line a device: created, changed (with what),
+        unchanged, replaced, deleted, kept, or the error. --check runs the same
+        planning, changes nothing, and exits 7 when something would change and
+        nothing would fail. At boot, --bridges-later makes the devices before
+        their bridges exist, and --wait SECONDS, once the network is up, joins
+        them as their bridges appear. tapctl dump prints a FILE apply accepts.
         """,
     options: [
         OptionSpec("check", "change nothing; say what would change, and exit 7 if anything would"),
         OptionSpec("replace", "delete and make again an idle device that cannot change in place"),
         OptionSpec("prune", value: "GLOB", "delete the idle tun/tap devices matching GLOB that FILE does not declare"),
+        OptionSpec("bridges-later", "make a device whose bridge does not exist yet without it, and say so"),
+        OptionSpec("wait", value: "SECONDS", "wait up to SECONDS for bridges that do not exist yet, joining each as it appears"),
     ] + commonOptions,
     exclusive: [],
     run: runApply,
@@ -95,6 +102,13 @@ private func runApply(_ invocation: Invocation) throws(Failure) {
     options.check = invocation.has("check")
     options.replace = invocation.has("replace")
     options.prune = invocation.values["prune"]
+    options.bridgesLater = invocation.has("bridges-later")
+    if let text = invocation.values["wait"] {
+        guard let seconds = Int(text), (0...3600).contains(seconds) else {
+            throw .usage(command: command, message: "--wait '\(text)' is not a number of seconds from 0 to 3600")
+        }
+        options.waitForBridges = seconds
+    }
     let control = try invocation.control()
     let results = try attempt(command, nil) { () throws(TapError) in try control.apply(declared, options: options) }
     try invocation.dropPrivileges()
@@ -121,7 +135,7 @@ private func runApply(_ invocation: Invocation) throws(Failure) {
             let verb = options.check ? ["created": "would create", "changed": "would change", "replaced": "would replace",
                                         "deleted": "would delete"][result.action.rawValue] : nil
             emit((verb ?? result.action.rawValue) + " " + result.name
-                 + (result.changes.isEmpty || result.action == .created ? "" : ": " + result.changes.joined(separator: ", ")))
+                 + (result.changes.isEmpty ? "" : ": " + result.changes.joined(separator: ", ")))
             // A kept device's reason is already in its line; nothing else to say.
         }
     }

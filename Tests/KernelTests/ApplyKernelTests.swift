@@ -229,6 +229,27 @@ final class ApplyKernelTests: KernelTestCase {
         XCTAssertEqual(try tunLinks().map(\.name), ["a1"])
     }
 
+    /// At boot: the early unit makes the devices before their bridges exist
+    /// (--bridges-later), and the unit after the network joins each to its
+    /// bridge as the bridge appears (--wait), here a second after it starts.
+    func testBridgesThatAppearAfterTheTaps() throws {
+        let file = "create vm0 --up --bridge br7\ncreate vm1\n"
+        let early = try withInput(file, ["apply", "--bridges-later", "FILE"])
+        XCTAssertEqual(early.status, 0, early.stderr)
+        XCTAssertEqual(early.stdout, "created vm0: bridge br7 later: it does not exist yet\ncreated vm1\n")
+        XCTAssertNil(try anyLink("vm0")?.master)
+        let bridge = try XCTUnwrap(start(["sh", "-c", "sleep 1; ip link add br7 type bridge"]))
+        defer { _ = spawn(["ip", "link", "del", "br7"]) }
+        let late = try withInput(file, ["apply", "--wait", "30", "FILE"])
+        XCTAssertEqual(bridge.wait().status, 0)
+        XCTAssertEqual(late.status, 0, late.stderr)
+        XCTAssertEqual(late.stdout, "changed vm0: bridge none -> br7\nunchanged vm1\n")
+        XCTAssertEqual(try anyLink("vm0")?.master, try anyLink("br7")?.index)
+        let gone = try withInput("create vm2 --bridge br8\n", ["apply", "--wait", "1", "FILE"])
+        XCTAssertEqual(gone.status, 2, "a bridge that never comes fails its device when the wait is over")
+        XCTAssertEqual(gone.stderr, "tapctl: apply vm2: line 1: no bridge named br8\n")
+    }
+
     /// The whole file is checked before the first change.
     func testABadLineChangesNothing() throws {
         let cases: [(String, String)] = [

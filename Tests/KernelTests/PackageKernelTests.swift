@@ -54,18 +54,22 @@ final class PackageKernelTests: KernelTestCase {
         XCTAssertEqual(validated.status, 0, validated.stdout + validated.stderr)
     }
 
-    /// The unit `make install` writes, as systemd-analyze verify reads it
-    /// (with the man page its Documentation= names where man finds it).
-    func testBootUnitVerifies() throws {
+    /// The units `make install` writes, as systemd-analyze verify reads them
+    /// (with the man page their Documentation= names where man finds it):
+    /// the early one, and the one that joins bridges after the network.
+    func testBootUnitsVerify() throws {
         let directory = "/tmp/tapctl-unit-\(getpid())"
         defer { _ = spawn(["rm", "-rf", directory]) }
         let sbin = URL(fileURLWithPath: Self.binary).deletingLastPathComponent().path
-        let unit = try String(contentsOf: root.appendingPathComponent("dist/tapctl-apply.service.in"), encoding: .utf8)
-            .replacingOccurrences(of: "@SBINDIR@", with: sbin)
         XCTAssertEqual(spawn(["mkdir", "-p", directory + "/man/man8"]).status, 0)
         XCTAssertEqual(spawn(["cp", root.appendingPathComponent("man/tapctl.8").path, directory + "/man/man8/"]).status, 0)
-        try unit.write(toFile: directory + "/tapctl-apply.service", atomically: true, encoding: .utf8)
-        let verified = spawn(["env", "MANPATH=\(directory)/man:", "systemd-analyze", "verify", directory + "/tapctl-apply.service"])
+        let units = ["tapctl-apply.service", "tapctl-apply-bridges.service"]
+        for unit in units {
+            let text = try String(contentsOf: root.appendingPathComponent("dist/\(unit).in"), encoding: .utf8)
+                .replacingOccurrences(of: "@SBINDIR@", with: sbin)
+            try text.write(toFile: directory + "/" + unit, atomically: true, encoding: .utf8)
+        }
+        let verified = spawn(["env", "MANPATH=\(directory)/man:", "systemd-analyze", "verify"] + units.map { directory + "/" + $0 })
         XCTAssertEqual(verified.status, 0, verified.stderr)
         XCTAssertEqual(verified.stderr, "", "no warning either")
     }
@@ -99,6 +103,7 @@ final class PackageKernelTests: KernelTestCase {
         XCTAssertTrue(version.stdout.hasPrefix("tapctl "), version.stdout)
         XCTAssertEqual(spawn(["chroot", chroot, "man", "-w", "tapctl"]).stdout, "/usr/share/man/man8/tapctl.8.gz\n")
         XCTAssertEqual(spawn(["chroot", chroot, "dpkg-query", "-W", "-f", "${Conffiles}", "tapctl"]).stdout.contains("/etc/tapctl/taps.conf"), true)
-        XCTAssertEqual(spawn(["chroot", chroot, "ls", "/usr/share/bash-completion/completions/tapctl", "/lib/systemd/system/tapctl-apply.service"]).status, 0)
+        XCTAssertEqual(spawn(["chroot", chroot, "ls", "/usr/share/bash-completion/completions/tapctl", "/lib/systemd/system/tapctl-apply.service",
+                                    "/lib/systemd/system/tapctl-apply-bridges.service"]).status, 0)
     }
 }

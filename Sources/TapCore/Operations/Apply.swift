@@ -53,6 +53,14 @@ public struct ApplyOptions: Sendable {
     /// Delete the idle tun/tap devices matching this shell pattern that are
     /// not declared.
     public var prune: String?
+    /// A bridge a line names that does not exist yet is left for later: the
+    /// device is made and configured without it, and says so. For early boot,
+    /// before the bridges exist.
+    public var bridgesLater = false
+    /// Seconds to wait for the bridges that do not exist yet: each device
+    /// that needs one converges as soon as its bridge appears. For the boot
+    /// unit that runs once the network is up.
+    public var waitForBridges: Int?
 
     /// Check, replace and prune all off.
     public init() {}
@@ -92,6 +100,9 @@ extension TapControl {
         var results = declared.map { request in
             converge(request, current: byName[NameBytes(request.name.value)], links: links, options: options)
         }
+        if let seconds = options.waitForBridges, !options.check {
+            results = try waitForBridges(declared, results, seconds: seconds, options: options)
+        }
         if let pattern = options.prune {
             // Devices that live with their holders (exec --create) are never pruned: they are no declared state.
             for link in links where link.tun?.persistent == true && !names.contains(NameBytes(link.name))
@@ -102,12 +113,52 @@ extension TapControl {
         return results
     }
 
+    /// Converges again, as bridges appear, the devices that failed only for
+    /// want of their bridge, until none is left or `seconds` have passed.
+    private func waitForBridges(_ declared: [CreateRequest], _ first: [AppliedDevice], seconds: Int,
+                                options: ApplyOptions) throws(TapError) -> [AppliedDevice] {
+        var results = first
+        var start = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &start)
+        while true {
+            let waiting = results.indices.filter { if case .noSuchBridge? = results[$0].error { return true } else { return false } }
+            guard !waiting.isEmpty else { return results }
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            guard now.tv_sec - start.tv_sec < seconds else { return results }
+            usleep(250_000)
+            var socket = try RouteSocket(system: system)
+            let links = try socket.links()
+            for index in waiting {
+                guard case .noSuchBridge(let bridge)? = results[index].error,
+                      links.contains(where: { NameBytes($0.name) == NameBytes(bridge) }),
+                      let request = declared.first(where: { $0.name.names(results[index].name) }) else { continue }
+                let current = links.first { NameBytes($0.name) == NameBytes(request.name.value) }
+                results[index] = converge(request, current: current, links: links, options: options)
+            }
+        }
+    }
+
     /// Plans one device, and unless `check` carries the plan out. Everything
     /// that would make the change fail and can be known before it (a busy
     /// device, a missing bridge, a capability or ownership the caller lacks,
     /// the access list and its bridge rules) is found in the plan, which
     /// `check` and the change share: `check` says what apply then does.
     private func converge(_ request: CreateRequest, current: Link?, links: [Link], options: ApplyOptions) -> AppliedDevice {
+        var request = request
+        var later: String?
+        if options.bridgesLater, case .attach(let bridge)? = request.link.bridge,
+           !links.contains(where: { NameBytes($0.name) == NameBytes(bridge) }) {
+            // Made without it now; a later apply (the unit after the network) joins it.
+            request.link.bridge = nil
+            later = bridge
+        }
+        var result = convergeNow(request, current: current, links: links, options: options)
+        if let later, result.action != .error { result.changes.append("bridge \(later) later: it does not exist yet") }
+        return result
+    }
+
+    private func convergeNow(_ request: CreateRequest, current: Link?, links: [Link], options: ApplyOptions) -> AppliedDevice {
         let name = request.name.value
         var result = AppliedDevice(name: name, action: .error)
         do throws(TapError) {
@@ -288,6 +339,9 @@ extension TapControl {
             difference.link.txQueueLength = length
             link.append("txqueuelen \(id(current.txQueueLength)) -> \(length)")
             difference.linkFields.append(.init("txqueuelen", .number(current.txQueueLength), .number(length)))
+        }
+        if case .attach(let bridge)? = declared.bridge, !links.contains(where: { NameBytes($0.name) == NameBytes(bridge) }) {
+            throw .noSuchBridge(bridge)
         }
         if case .attach(let bridge)? = declared.bridge, current.master != links.first(where: { NameBytes($0.name) == NameBytes(bridge) })?.index {
             difference.link.bridge = .attach(bridge)

@@ -127,7 +127,7 @@ extension TapControl {
         switch settings.bridge {
         case .attach(let name)?:
             var socket = try RouteSocket(system: system)
-            guard let link = try socket.link(named: name) else { throw .invalidSetting("no bridge named \(name)") }
+            guard let link = try socket.link(named: name) else { throw .noSuchBridge(name) }
             guard link.kind == "bridge" else {
                 throw .invalidSetting("\(name) is not a bridge" + (link.kind.map { " (it is a \($0) device)" } ?? ""))
             }
@@ -210,7 +210,7 @@ extension TapControl {
             }
             switch settings.bridge {
             case .attach(let bridge)?:
-                guard let master = try socket.link(named: bridge) else { throw .invalidSetting("no bridge named \(bridge)") }
+                guard let master = try socket.link(named: bridge) else { throw .noSuchBridge(bridge) }
                 step("bridge \(bridge)", [Netlink.Attribute(type: UInt16(IFLA_MASTER), uint32: UInt32(bitPattern: master.index))])
             case .detach?, nil:
                 break

@@ -150,7 +150,7 @@ struct Gate {
         var rules: [Link] = []
         switch settings.bridge {
         case .attach(let name)?:
-            guard let joined = try socket.link(named: name) else { throw .invalidSetting("no bridge named \(name)") }
+            guard let joined = try socket.link(named: name) else { throw .noSuchBridge(name) }
             try policy.bridge(joined.name)
             if let current, current.index != joined.index { try policy.bridge(current.name) }
             rules = [joined] + (current.map { $0.index != joined.index ? [$0] : [] } ?? [])

@@ -124,6 +124,8 @@ public enum TapError: Error, Equatable, Sendable {
     /// went to when tapctl looked again after applying them (it moved to
     /// another namespace meanwhile): `applied` went to that index.
     case movedWhileActing(String, applied: [String])
+    /// `--bridge NAME`: there is no device of that name (yet: at boot, bridges may come after taps).
+    case noSuchBridge(String)
     /// A command on several devices stopped at `error` after finishing with `done`.
     indirect case partlyDone(TapError, done: [String])
     /// TUNGETDEVNETNS was refused (EPERM: no CAP_NET_ADMIN over the device's
@@ -176,7 +178,7 @@ public enum TapError: Error, Equatable, Sendable {
     /// This error's kind; for some cases it depends on the errno or on whether the device is in use.
     public var category: Category {
         switch self {
-        case .invalidName, .unknownUser, .unknownGroup, .offloadProblem, .invalidMAC, .invalidSetting: return .usage
+        case .invalidName, .unknownUser, .unknownGroup, .offloadProblem, .invalidMAC, .invalidSetting, .noSuchBridge: return .usage
         case .noNamespace, .notANamespace, .notOpen, .notTunDescriptor, .unattachedDescriptor: return .notFound
         case .cannotBecome: return .permission
         case .namespacePermission, .foreignNamespace, .namespaceUnverified: return .permission
@@ -294,6 +296,8 @@ public enum TapError: Error, Equatable, Sendable {
             return "\(name) is in another network namespace, where the name may be another device, and entering it needs CAP_SYS_ADMIN"
         case .partlyDone(let error, let done):
             return error.message + "; done before it: " + done.joined(separator: ", ")
+        case .noSuchBridge(let name):
+            return "no bridge named \(name)"
         case .movedWhileActing(let name, let applied):
             return "\(name) moved to another network namespace while tapctl changed it; "
                 + "applied to the index it had before the move: " + applied.joined(separator: ", ")
