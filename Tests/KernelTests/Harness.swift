@@ -90,9 +90,11 @@ class KernelTestCase: XCTestCase {
         return try socket.link(named: name)
     }
 
+    /// By index: a name that is not UTF-8 cannot be spelled back to ip.
     private func removeAllTunDevices() throws {
-        for link in try tunLinks() {
-            XCTAssertEqual(spawn(["ip", "link", "del", link.name]).status, 0, "cleanup of \(link.name)")
+        var socket = try RouteSocket(system: .live)
+        for link in try socket.tunLinks() {
+            XCTAssertNil(try socket.change([LinkRequest(type: UInt16(RTM_DELLINK), index: link.index)])[0], "cleanup of \(link.name)")
         }
     }
 

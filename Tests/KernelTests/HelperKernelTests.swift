@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import Glibc
+import CTapShim
 @testable import TapCore
 
 /// Privileged-helper mode for real, tried as an attacker would: a setuid-root
@@ -317,7 +318,12 @@ final class HelperKernelTests: KernelTestCase {
         XCTAssertEqual(address.stderr, "tapctl: set tap5: in privileged-helper mode a bridge port's address is "
                        + "fe:ff:ff:ff:ff:ff, so that it never becomes bridge br0's\n")
         XCTAssertEqual(run([setuidCopy, "create", "tap6", "--bridge", "br0", "--mtu", "1300"]).status, 3)
-        XCTAssertEqual(run([setuidCopy, "set", "tap5", "--mtu", "9000"]).status, 0, "above the bridge's is fine")
+        // tap5 alone is at br0's MTU: if br0 follows its ports, raising tap5 raises br0.
+        let raise = run([setuidCopy, "set", "tap5", "--mtu", "9000"])
+        XCTAssertEqual(raise.status, 3, raise.stderr)
+        XCTAssertTrue(raise.stderr.contains("raising tap5's MTU would raise bridge br0's"), raise.stderr)
+        XCTAssertEqual(spawn(["ip", "link", "set", "up-br0", "mtu", "1400"]).status, 0)
+        XCTAssertEqual(run([setuidCopy, "set", "tap5", "--mtu", "9000"]).status, 0, "another port holds br0's MTU: above it is fine")
         let bridgeAfter = try XCTUnwrap(try ipJSON("link", "show", "dev", "br0").first)
         XCTAssertEqual(bridgeAfter["mtu"] as? Int, 1400)
         XCTAssertEqual(bridgeAfter["address"] as? String, bridgeBefore["address"] as? String)
@@ -360,6 +366,38 @@ final class HelperKernelTests: KernelTestCase {
         XCTAssertTrue(only.stderr.contains("would be bridge br2's only port"), only.stderr)
         XCTAssertEqual(try ipJSON("link", "show", "dev", "br2").first?["address"] as? String, lonely["address"] as? String)
         XCTAssertNil(try link("tap6"), "nothing left behind")
+    }
+
+    /// What the attacks on this round found: `create --exist-ok` changed a
+    /// device another process held, with no owner or in the caller's group;
+    /// and a device whose name is not UTF-8 was taken for another one.
+    func testExistOKAndOddNamesMeetTheSameRulesAsSet() throws {
+        XCTAssertEqual(spawn(["ip", "tuntap", "add", "tapany", "mode", "tap"]).status, 0, "no owner, no group: ANY USER")
+        XCTAssertEqual(spawn(["ip", "link", "set", "tapany", "mtu", "1400"]).status, 0)
+        let vm = try hold("tapany")
+        for copy in [setuidCopy, capabilityCopy] {
+            let outcome = run([copy, "create", "tapany", "--exist-ok", "--mtu", "9000", "--txqueuelen", "10"])
+            XCTAssertEqual(outcome.status, 6, "\(copy): \(outcome.stderr)")
+        }
+        XCTAssertEqual(try anyLink("tapany")?.mtu, 1400, "the held device is as it was")
+        XCTAssertEqual(try anyLink("tapany")?.txQueueLength, 1000)
+        _ = vm
+        // "tap\xfe" would read as "tap\u{FFFD}", another device's name: refused, not guessed.
+        let odd = "tap\u{FFFD}"
+        XCTAssertEqual(spawn(["sh", "-c", "ip tuntap add \"tap$(printf '\\376')\" mode tap user 65534"]).status, 0)
+        XCTAssertEqual(spawn(["ip", "tuntap", "add", odd, "mode", "tap", "user", "65534"]).status, 0)
+        // A queue of "tap\xfe", attached by its bytes, handed to the helper as nobody's.
+        let fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)
+        defer { close(fd) }
+        var request = ifreq()
+        let bytes: [CChar] = [0x74, 0x61, 0x70, CChar(bitPattern: 0xfe), 0]
+        bytes.withUnsafeBufferPointer { ctap_ifreq_set(&request, $0.baseAddress, Int16(IFF_TAP | IFF_NO_PI)) }
+        XCTAssertEqual(ctap_ioctl_pointer(fd, ctap_TUNSETIFF(), &request), 0)
+        for copy in [setuidCopy, capabilityCopy] {
+            let outcome = run([copy, "set", "--fd", "3", "--mtu", "1601"], fds: [3: fd])
+            XCTAssertNotEqual(outcome.status, 0, "\(copy): \(outcome.stderr)")
+        }
+        XCTAssertEqual(try anyLink(odd)?.mtu, 1500, "the look-alike was not touched")
     }
 
     /// Item 5: the access list is trusted only as root keeps it.

@@ -49,7 +49,7 @@ final class SettingsKernelTests: KernelTestCase {
                                           "vnet_hdr_sizes", "vnet_le", "vnet_be", "max_queues", "untested"]
     static let deviceKeys: Set<String> = ["name", "index", "mode", "multi_queue", "vnet_hdr", "pi", "persist", "owner",
                                           "owner_name", "group", "group_name", "any_user_can_attach", "queues",
-                                          "detached_queues", "processes", "in_use", "queue_vnet_hdr", "offloads", "ethtool", "ufo",
+                                          "detached_queues", "up", "mtu", "mac", "bridge", "txqueuelen", "processes", "in_use", "queue_vnet_hdr", "offloads", "ethtool", "ufo",
                                           "vnet_hdr_size", "sndbuf", "virtio_net", "kernel", "unknown"]
 
     func testProbeJSONKeysAreStable() throws {
@@ -127,7 +127,7 @@ final class SettingsKernelTests: KernelTestCase {
             XCTAssertTrue(text.stdout.contains("QEMU resets a tap's offloads when it starts"), text.stdout)
         }
         XCTAssertEqual(try link("mq0")?.queues, 1)
-        XCTAssertTrue(tapctl("show", "sq0").stdout.contains("queues:     1 attached"))
+        XCTAssertTrue(tapctl("show", "sq0").stdout.contains("queues:      1 attached"))
         XCTAssertEqual(ethtool("mq0")["tx-checksum-ip-generic"], false, "nothing was changed")
         XCTAssertNotEqual(multi.descriptor.rawValue, single.descriptor.rawValue)  // last use: held until here
     }
@@ -145,7 +145,7 @@ final class SettingsKernelTests: KernelTestCase {
         XCTAssertEqual(offloadFeatures.map { features[$0] }, [true, false, false, false, true])
         XCTAssertEqual(tapctl("offload", "--fd", "4", "none", fds: [4: queue.descriptor.rawValue]).stdout, "none\n")
         XCTAssertEqual(ethtool("tap0")["tx-checksum-ip-generic"], false)
-        XCTAssertTrue(tapctl("show", "tap0").stdout.contains("queues:     1 attached"), "the inherited queue stays")
+        XCTAssertTrue(tapctl("show", "tap0").stdout.contains("queues:      1 attached"), "the inherited queue stays")
         XCTAssertGreaterThan(queue.descriptor.rawValue, 2)  // last use: held until here
     }
 

@@ -56,7 +56,7 @@ final class StressKernelTests: KernelTestCase {
             XCTAssertEqual(text.status, 0, text.stderr)
             // Every row complete; a device caught mid-create shows no owner yet.
             for line in text.stdout.replacingOccurrences(of: "ANY USER", with: "ANY_USER").split(separator: "\n") {
-                XCTAssertEqual(line.split(separator: " ", omittingEmptySubsequences: true).count, 8, String(line))
+                XCTAssertEqual(line.split(separator: " ", omittingEmptySubsequences: true).count, 11, String(line))
             }
             let json = tapctl("list", "--json")
             XCTAssertEqual(json.status, 0, json.stderr)

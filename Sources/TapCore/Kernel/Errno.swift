@@ -31,6 +31,8 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let EBUSY = Errno(rawValue: Glibc.EBUSY)
     /// File exists: a name taken (a device moved into a namespace that has one).
     public static let EEXIST = Errno(rawValue: Glibc.EEXIST)
+    /// Illegal byte sequence: a device name that is not UTF-8.
+    public static let EILSEQ = Errno(rawValue: Glibc.EILSEQ)
     /// ENODEV: no such device.
     public static let ENODEV = Errno(rawValue: Glibc.ENODEV)
     /// ENXIO: no such device or address.

@@ -28,14 +28,19 @@ public struct TunDescriptor: Sendable {
         var request = ifreq()
         ctap_ifreq_set(&request, name, Int16(bitPattern: flags.rawValue))
         try ioctl(ctap_TUNSETIFF(), &request)
-        return Self.decode(request)
+        let decoded = Self.decode(request)
+        return (decoded.name, decoded.flags)
     }
 
     /// TUNGETIFF: the attached device's name and flags (detach_queue set on a disabled queue).
+    /// A name that is not valid UTF-8 is EILSEQ: as a String it would be
+    /// another name (each bad byte U+FFFD), which may be another device's.
     public func interface() throws(Errno) -> (name: String, flags: TunFlags) {
         var request = ifreq()
         try ioctl(ctap_TUNGETIFF(), &request)
-        return Self.decode(request)
+        let decoded = Self.decode(request)
+        guard decoded.exact else { throw .EILSEQ }
+        return (decoded.name, decoded.flags)
     }
 
     /// TUNSETOWNER. Must come before `setPersistent(true)`.
@@ -47,12 +52,14 @@ public struct TunDescriptor: Sendable {
     /// TUNSETPERSIST: a persistent device outlives its last descriptor.
     public func setPersistent(_ on: Bool) throws(Errno) { try ioctl(ctap_TUNSETPERSIST(), value: on ? 1 : 0) }
 
-    private static func decode(_ request: ifreq) -> (name: String, flags: TunFlags) {
+    /// The name and flags, and whether the name's bytes are exactly the String's.
+    private static func decode(_ request: ifreq) -> (name: String, flags: TunFlags, exact: Bool) {
         var request = request
         var name = [CChar](repeating: 0, count: Int(IFNAMSIZ))
         ctap_ifreq_name(&request, &name)
         let bytes = name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
-        return (String(decoding: bytes, as: UTF8.self), TunFlags(rawValue: UInt16(bitPattern: ctap_ifreq_flags(&request))))
+        let text = String(decoding: bytes, as: UTF8.self)
+        return (text, TunFlags(rawValue: UInt16(bitPattern: ctap_ifreq_flags(&request))), Array(text.utf8) == bytes)
     }
 }
 

@@ -370,7 +370,12 @@ extension TapControl {
         }
         guard !settings.isEmpty else { return }
         do {
-            _ = try apply(settings, to: current)
+            if policy != nil {
+                // Helper mode changes a device only through a queue of it: an idle one the kernel lets the caller attach.
+                _ = try set(settings, on: .name(request.name))
+            } else {
+                _ = try apply(settings, to: current)
+            }
         } catch {
             var previous = LinkSettings()
             if difference.link.mtu != nil { previous.mtu = current.mtu }

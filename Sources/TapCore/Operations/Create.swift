@@ -100,7 +100,13 @@ extension TapControl {
             settings.up = up
             changes.append(up ? "down -> up" : "up -> down")
         }
-        if !settings.isEmpty { _ = try apply(settings, to: current) }
+        guard !settings.isEmpty else { return changes }
+        if policy != nil {
+            // Helper mode changes a device only through a queue of it: an idle one the kernel lets the caller attach.
+            _ = try set(settings, on: .name(request.name))
+        } else {
+            _ = try apply(settings, to: current)
+        }
         return changes
     }
 

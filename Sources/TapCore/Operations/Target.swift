@@ -95,12 +95,13 @@ extension TapControl {
     /// Whether this caller may attach a queue to `tun`: the kernel's owner and
     /// group check, which CAP_NET_ADMIN skips outside helper mode.
     func mayAttach(_ tun: TunLink) throws(TapError) {
-        if let policy { return try policy.owns(tun) }
-        guard !system.netAdminEffective() else { return }
+        // In helper mode the attach is made without the capability, so the kernel's check applies as it does here.
+        guard policy != nil || !system.netAdminEffective() else { return }
         var groups = [gid_t](repeating: 0, count: Int(max(getgroups(0, nil), 0)))
         let count = getgroups(CInt(groups.count), &groups)
-        let mine = (tun.owner.map { $0 == geteuid() } ?? true)
-            && (tun.group.map { $0 == getegid() || groups.prefix(Int(max(count, 0))).contains($0) } ?? true)
+        let uid = policy?.uid ?? geteuid()
+        let inGroup = { (gid: UInt32) in policy?.groups.contains(gid) ?? (gid == getegid() || groups.prefix(Int(max(count, 0))).contains(gid)) }
+        let mine = (tun.owner.map { $0 == uid } ?? true) && (tun.group.map(inGroup) ?? true)
         guard mine else { throw .notPermitted(tun.name, owner: tun.owner, group: tun.group) }
     }
 

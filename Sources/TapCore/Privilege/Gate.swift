@@ -173,6 +173,13 @@ struct Gate {
                 throw .accessDenied(device.name, "MTU \(mtu) is below bridge \(bridge.name)'s \(bridgeMTU), "
                                     + "and in privileged-helper mode a port cannot lower its bridge's MTU")
             }
+            // A bridge whose MTU follows its ports has the lowest of theirs: a port at that MTU that
+            // no other port shares holds it down, and raising it would raise the bridge.
+            if let bridgeMTU = bridge.mtu, settings.bridge == nil, mtu > bridgeMTU, device.mtu == bridgeMTU,
+               !others.contains(where: { $0.mtu == bridgeMTU }) {
+                throw .accessDenied(device.name, "raising \(device.name)'s MTU would raise bridge \(bridge.name)'s, "
+                                    + "and in privileged-helper mode a port cannot change its bridge's MTU")
+            }
             let address = settings.mac?.bytes ?? device.address
             if address != MACAddress.bridgePort.bytes && (settings.mac != nil || settings.bridge != nil) {
                 throw .accessDenied(device.name, "in privileged-helper mode a bridge port's address is \(MACAddress.bridgePort), "
