@@ -186,27 +186,8 @@ func spawn(_ argv: [String], fds: [CInt: CInt] = [:]) -> Outcome {
 
 /// One recvmsg on a Unix socket: the data as text and the SCM_RIGHTS descriptors.
 func receiveDescriptors(on socket: CInt) -> (text: String, fds: [CInt]) {
-    var payload = [UInt8](repeating: 0, count: 512)
-    var control = [UInt8](repeating: 0, count: ctap_cmsg_space(64 * MemoryLayout<CInt>.size))
-    var fds: [CInt] = []
-    let count = payload.withUnsafeMutableBytes { payloadBytes in
-        control.withUnsafeMutableBytes { controlBytes in
-            var vector = iovec(iov_base: payloadBytes.baseAddress, iov_len: payloadBytes.count)
-            return withUnsafeMutablePointer(to: &vector) { vector in
-                var message = msghdr(msg_name: nil, msg_namelen: 0, msg_iov: vector, msg_iovlen: 1,
-                                     msg_control: controlBytes.baseAddress, msg_controllen: controlBytes.count, msg_flags: 0)
-                let count = recvmsg(socket, &message, CInt(MSG_CMSG_CLOEXEC))
-                if message.msg_controllen > 0 {
-                    let header = controlBytes.baseAddress!.assumingMemoryBound(to: cmsghdr.self)
-                    let bytes = Int(header.pointee.cmsg_len) - ctap_cmsg_len(0)
-                    let data = UnsafeRawPointer(ctap_cmsg_data(header)!)
-                    fds = (0..<(bytes / 4)).map { data.load(fromByteOffset: $0 * 4, as: CInt.self) }
-                }
-                return count
-            }
-        }
-    }
-    return (String(decoding: payload.prefix(max(count, 0)), as: UTF8.self), fds)
+    let (_, payload, fds) = receiveMessage(on: socket, system: .live)
+    return (String(decoding: payload, as: UTF8.self), fds)
 }
 
 /// A process holding a network namespace of its own (`unshare --net sleep`),

@@ -37,6 +37,27 @@ final class SendKernelTests: KernelTestCase {
         return (connection, text, fds)
     }
 
+    /// The receiving half, in Swift: the device from its queues, the queues
+    /// owned together, sharing the device's header size.
+    func testAHandoffIsReceivedInSwift() throws {
+        XCTAssertEqual(tapctl("create", "hq0", "--multiqueue", "--vnet-hdr").status, 0)
+        let running = try XCTUnwrap(start([Self.binary, "send", "hq0", "--socket", path, "--queues", "2"]))
+        let connection = accept(listener, nil, nil)
+        XCTAssertGreaterThanOrEqual(connection, 0)
+        let handoff = try TapControl().receiveHandoff(on: connection)
+        close(connection)
+        XCTAssertEqual(running.wait().status, 0)
+        XCTAssertEqual(handoff.name, "hq0")
+        XCTAssertEqual(handoff.queues.count, 2)
+        XCTAssertEqual(handoff.vhostDescriptors, [])
+        try handoff.queues.withQueue(at: 0) { (queue) throws(TapError) in try queue.setVnetHeaderSize(12) }
+        XCTAssertEqual(try handoff.queues.withQueue(at: 1) { (queue) throws(TapError) in queue.headerSize }, 12, "the device's size")
+        XCTAssertEqual(try link("hq0")?.queues, 2, "held here")
+        XCTAssertThrowsError(try handoff.queues.withQueue(at: 2) { (queue) throws(TapError) in queue.headerSize })
+        _ = consume handoff
+        XCTAssertEqual(try link("hq0")?.queues, 0, "closed with the handoff")
+    }
+
     func testDeliversWorkingDescriptorsWithAHeader() throws {
         XCTAssertEqual(tapctl("create", "tap0", "--multiqueue").status, 0)
         let running = try XCTUnwrap(start([Self.binary, "send", "tap0", "--socket", path, "--queues", "3", "--offload", "csum,tso4"]))

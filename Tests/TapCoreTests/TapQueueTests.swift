@@ -96,3 +96,13 @@ final class TapQueueTests: XCTestCase {
         XCTAssertEqual(kernel.closed, [], "not ours to close")
     }
 }
+
+/// What a program that imports TapCore alone can ask of its capabilities.
+final class CapabilityQuestionTests: XCTestCase {
+    func testTheCapabilitiesHaveNamesOfTheirOwn() {
+        // Root in the test namespace has all three; the point is that this compiles without libcap.
+        let answers = [Capabilities.hasEffective(.netAdmin), Capabilities.hasEffective(.sysAdmin), Capabilities.hasEffective(.setpcap)]
+        XCTAssertEqual(answers.count, 3)
+        XCTAssertEqual(Capabilities.hasEffective(.netAdmin), geteuid() == 0 ? Capabilities.hasEffective(.sysAdmin) : false)
+    }
+}

@@ -29,6 +29,8 @@ public struct SystemCalls: Sendable {
     public var send: @Sendable (_ fd: CInt, _ buffer: UnsafeRawBufferPointer, _ flags: CInt) -> Int
     /// sendmsg(2): descriptors passed in an SCM_RIGHTS control message.
     public var sendmsg: @Sendable (_ fd: CInt, _ message: UnsafePointer<msghdr>, _ flags: CInt) -> Int
+    /// recvmsg(2): a handoff's descriptors, in an SCM_RIGHTS control message.
+    public var recvmsg: @Sendable (_ fd: CInt, _ message: UnsafeMutablePointer<msghdr>, _ flags: CInt) -> Int
     /// recv(2): netlink replies, and a receiver's answer to a handoff.
     public var recv: @Sendable (_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer, _ flags: CInt) -> Int
     /// poll(2) on one descriptor: how many are ready, 0 when `milliseconds` passed first.
@@ -76,6 +78,7 @@ public struct SystemCalls: Sendable {
         },
         send: { fd, buffer, flags in Glibc.send(fd, buffer.baseAddress, buffer.count, flags) },
         sendmsg: { fd, message, flags in Glibc.sendmsg(fd, message, flags) },
+        recvmsg: { fd, message, flags in Glibc.recvmsg(fd, message, flags) },
         recv: { fd, buffer, flags in Glibc.recv(fd, buffer.baseAddress, buffer.count, flags) },
         poll: { fd, events, milliseconds in
             var entry = pollfd(fd: fd, events: events, revents: 0)

@@ -51,6 +51,13 @@ public struct TapQueue: ~Copyable {
         try self.init(adopting: fd, sharing: nil, system: system)
     }
 
+    /// A view of `fd`, which stays its owner's (`TapQueues`): never closed here.
+    init(borrowing fd: CInt, sharing: SharedHeaderSize, system: SystemCalls) {
+        descriptor = TunDescriptor(fd, system: system)
+        shared = sharing
+        owned = false
+    }
+
     /// Adopts `fd`, sharing the header size of queues of the same device
     /// adopted before it (nil: reads it from the device).
     init(adopting fd: CInt, sharing: SharedHeaderSize?, system: SystemCalls) throws(TapError) {

@@ -66,7 +66,31 @@ public enum Capabilities {
         guard cap_set_proc(empty) == 0 else { throw .capabilities("cap_set_proc", .current) }
     }
 
+    /// The capabilities a VMM using TapCore asks about, without libcap's
+    /// constants (which a program that imports only TapCore cannot name).
+    public enum Capability: Sendable {
+        /// CAP_NET_ADMIN: making devices, and attaching to any.
+        case netAdmin
+        /// CAP_SYS_ADMIN: entering and making network namespaces.
+        case sysAdmin
+        /// CAP_SETPCAP: emptying the bounding set.
+        case setpcap
+
+        var value: cap_value_t {
+            switch self {
+            case .netAdmin: CAP_NET_ADMIN
+            case .sysAdmin: CAP_SYS_ADMIN
+            case .setpcap: CAP_SETPCAP
+            }
+        }
+    }
+
     /// Whether `capability` is in the calling thread's effective set; false when it cannot be read.
+    public static func hasEffective(_ capability: Capability) -> Bool {
+        hasEffective(capability.value)
+    }
+
+    /// Whether `capability` (libcap's number) is in the calling thread's effective set.
     public static func hasEffective(_ capability: cap_value_t) -> Bool {
         guard let current = cap_get_proc() else { return false }
         defer { cap_free(UnsafeMutableRawPointer(current)) }
