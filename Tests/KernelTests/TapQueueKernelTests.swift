@@ -100,4 +100,46 @@ final class TapQueueKernelTests: KernelTestCase {
         _ = consume third
         XCTAssertEqual(try TapControl().show(try InterfaceName("mq0")).link.queues, 2, "a queue closes with its value")
     }
+
+    /// A frame longer than the buffer is reported, not passed off as whole:
+    /// the kernel cuts it short, and says only how much it copied.
+    func testAFrameLongerThanTheBufferIsReported() throws {
+        XCTAssertEqual(tapctl("create", "tr0", "--up").status, 0)
+        XCTAssertEqual(spawn(["sysctl", "-qw", "net.ipv6.conf.tr0.disable_ipv6=1"]).status, 0)
+        XCTAssertEqual(spawn(["ip", "addr", "add", "10.98.0.1/24", "dev", "tr0"]).status, 0)
+        XCTAssertEqual(spawn(["ip", "neigh", "add", "10.98.0.2", "lladdr", "02:00:00:98:00:02", "dev", "tr0"]).status, 0)
+        var handoff = try TapControl().open(HandoffRequest(name: try InterfaceName("tr0")))
+        guard let queue = try handoff.takeQueue() else { return XCTFail("one queue") }
+        try queue.setNonBlocking(true)
+        // UDP to the neighbour: a frame of 14 + 20 + 8 + payload bytes comes out of the tap.
+        let sender = socket(AF_INET, 2 /* SOCK_DGRAM */, 0)
+        defer { close(sender) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(9).bigEndian
+        address.sin_addr.s_addr = inet_addr("10.98.0.2")
+        func send(_ count: Int) {
+            let payload = [UInt8](repeating: 7, count: count)
+            let sent = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(sender, payload, payload.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            XCTAssertEqual(sent, count)
+        }
+        func next(into buffer: inout [UInt8]) throws -> Int? {
+            for _ in 0..<200 {
+                if let (_, length) = try queue.receive(into: &buffer) { return length }
+                usleep(10_000)
+            }
+            return nil
+        }
+        var small = [UInt8](repeating: 0, count: 100)
+        send(1000)
+        XCTAssertThrowsError(try next(into: &small)) { error in
+            XCTAssertEqual(error as? TapError, .frameTruncated(capacity: 100))
+        }
+        send(58)  // exactly 100 bytes: a fit, not a truncation
+        XCTAssertEqual(try next(into: &small), 100)
+    }
 }

@@ -136,12 +136,18 @@ extension TapQueue {
 
     /// Reads one frame into `frame` and its virtio-net header apart: the
     /// header (nil on a queue without IFF_VNET_HDR) and the frame's length.
+    /// The kernel cuts a frame longer than `frame` short and says only how
+    /// much it copied; one byte read past `frame` tells, and the frame is
+    /// `TapError.frameTruncated`, never passed off as whole. Size `frame` for
+    /// the device's MTU plus the 14-byte Ethernet header, or 65550 bytes when
+    /// segmentation offloads let the kernel hand over frames up to 64 KiB.
     public func receive(into frame: UnsafeMutableRawBufferPointer) throws(TapError) -> (header: VirtioNetHeader?, length: Int)? {
-        guard headerSize > 0 else { return try read(into: frame).map { (nil, $0) } }
-        return try withVectors(frame) { (header, vectors) throws(TapError) in
+        try withVectors(frame, sentinel: true) { (header, vectors) throws(TapError) in
+            // Without IFF_VNET_HDR the header's iovec is empty.
             guard let received = try transfer("readv", { descriptor.system.readv(fileDescriptor, vectors) }) else { return nil }
             guard received >= headerSize else { throw .system("readv: a frame shorter than its virtio-net header", .EIO) }
-            return (try VirtioNetHeader(bytes: UnsafeRawBufferPointer(header)), received - headerSize)
+            guard received - headerSize <= frame.count else { throw .frameTruncated(capacity: frame.count) }
+            return (headerSize > 0 ? try VirtioNetHeader(bytes: UnsafeRawBufferPointer(header)) : nil, received - headerSize)
         }
     }
 
@@ -157,16 +163,20 @@ extension TapQueue {
 
     /// One stack allocation for a frame's header bytes and the two iovecs,
     /// header then `frame`: the per-frame path allocates nothing on the heap.
-    private func withVectors<T>(_ frame: UnsafeMutableRawBufferPointer,
+    private func withVectors<T>(_ frame: UnsafeMutableRawBufferPointer, sentinel: Bool = false,
                                 _ body: (UnsafeMutableRawBufferPointer, UnsafeBufferPointer<iovec>) throws(TapError) -> T)
         throws(TapError) -> T {
-        // iovecs 0 and 1 point at header and frame; the space after them holds
-        // the header itself (any size another program set the device to).
-        try withUnsafeTemporaryAllocation(of: iovec.self, capacity: 2 + (headerSize + 15) / 16) { (space) throws(TapError) in
-            let header = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(space)[32...].prefix(headerSize))
-            space[0] = iovec(iov_base: header.baseAddress, iov_len: headerSize)
+        // iovecs 0 and 1 point at header and frame, and with `sentinel` iovec 2
+        // at one byte past the frame; the space after them holds the header
+        // itself (any size another program set the device to) and that byte.
+        let size = headerSize
+        return try withUnsafeTemporaryAllocation(of: iovec.self, capacity: 3 + (size + 1 + 15) / 16) { (space) throws(TapError) in
+            let bytes = UnsafeMutableRawBufferPointer(space)[48...]
+            let header = UnsafeMutableRawBufferPointer(rebasing: bytes.prefix(size))
+            space[0] = iovec(iov_base: header.baseAddress, iov_len: size)
             space[1] = iovec(iov_base: frame.baseAddress, iov_len: frame.count)
-            return try body(header, UnsafeBufferPointer(rebasing: space[0..<2]))
+            space[2] = iovec(iov_base: UnsafeMutableRawBufferPointer(rebasing: bytes.dropFirst(size)).baseAddress, iov_len: 1)
+            return try body(header, UnsafeBufferPointer(rebasing: space[0..<(sentinel ? 3 : 2)]))
         }
     }
 

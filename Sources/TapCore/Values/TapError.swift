@@ -126,6 +126,9 @@ public enum TapError: Error, Equatable, Sendable {
     case movedWhileActing(String, applied: [String])
     /// `--bridge NAME`: there is no device of that name (yet: at boot, bridges may come after taps).
     case noSuchBridge(String)
+    /// `TapQueue.receive`: a frame longer than the `capacity`-byte buffer came,
+    /// and the kernel cut it short (it does not say by how much).
+    case frameTruncated(capacity: Int)
     /// A command on several devices stopped at `error` after finishing with `done`.
     indirect case partlyDone(TapError, done: [String])
     /// TUNGETDEVNETNS was refused (EPERM: no CAP_NET_ADMIN over the device's
@@ -182,7 +185,7 @@ public enum TapError: Error, Equatable, Sendable {
         case .noNamespace, .notANamespace, .notOpen, .notTunDescriptor, .unattachedDescriptor: return .notFound
         case .cannotBecome: return .permission
         case .namespacePermission, .foreignNamespace, .namespaceUnverified: return .permission
-        case .movedWhileActing: return .failure
+        case .movedWhileActing, .frameTruncated: return .failure
         case .partlyDone(let error, _): return error.category
         case .settingRefused(_, _, let errno, _): return errno == nil ? .permission : .failure
         case .needsNetAdmin, .notPermitted, .accessListMissing, .accessListMalformed, .accessListInsecure, .accessDenied:
@@ -296,6 +299,9 @@ public enum TapError: Error, Equatable, Sendable {
             return "\(name) is in another network namespace, where the name may be another device, and entering it needs CAP_SYS_ADMIN"
         case .partlyDone(let error, let done):
             return error.message + "; done before it: " + done.joined(separator: ", ")
+        case .frameTruncated(let capacity):
+            return "a frame longer than the \(capacity)-byte buffer came and was cut short; size the buffer for the "
+                + "device's MTU plus 14 bytes of Ethernet header, or 65550 bytes with segmentation offloads"
         case .noSuchBridge(let name):
             return "no bridge named \(name)"
         case .movedWhileActing(let name, let applied):
