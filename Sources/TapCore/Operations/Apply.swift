@@ -43,6 +43,57 @@ public struct AppliedDevice: Equatable, Sendable {
     }
 }
 
+extension AppliedDevice.Change: CustomStringConvertible {
+    /// "mtu 1500 -> 9000", "owner none -> 65534", "vnet_hdr off -> on", and
+    /// for the state, "down -> up".
+    public var description: String {
+        func text(_ value: Value) -> String {
+            switch value {
+            case .number(let number), .user(let number), .group(let number): return number.map(String.init) ?? "none"
+            case .text(let text): return text ?? "none"
+            case .flag(let on): return field == "up" ? (on ? "up" : "down") : (on ? "on" : "off")
+            }
+        }
+        return (field == "up" ? "" : field + " ") + text(from) + " -> " + text(to)
+    }
+}
+
+extension TapControl {
+    /// The link settings of `declared` that differ from `current`: what to
+    /// apply, and each change, as `apply` and `create --exist-ok` report them.
+    /// A bridge named that does not exist is `noSuchBridge`.
+    func linkChanges(_ declared: LinkSettings, current: Link,
+                     links: [Link]) throws(TapError) -> (settings: LinkSettings, changes: [AppliedDevice.Change]) {
+        var settings = LinkSettings()
+        var changes: [AppliedDevice.Change] = []
+        if let mtu = declared.mtu, mtu != current.mtu {
+            settings.mtu = mtu
+            changes.append(.init("mtu", .number(current.mtu), .number(mtu)))
+        }
+        if let mac = declared.mac, mac.bytes != current.address {
+            settings.mac = mac
+            changes.append(.init("mac", .text(current.address.map { MACAddress(bytes: $0).description }), .text(mac.description)))
+        }
+        if let length = declared.txQueueLength, length != current.txQueueLength {
+            settings.txQueueLength = length
+            changes.append(.init("txqueuelen", .number(current.txQueueLength), .number(length)))
+        }
+        if case .attach(let bridge)? = declared.bridge {
+            guard let joined = links.first(where: { NameBytes($0.name) == NameBytes(bridge) }) else { throw .noSuchBridge(bridge) }
+            if current.master != joined.index {
+                settings.bridge = .attach(bridge)
+                let master = current.master.flatMap { index in links.first { $0.index == index }?.name }
+                changes.append(.init("bridge", .text(master), .text(bridge)))
+            }
+        }
+        if let up = declared.up, up != (current.flags & UInt32(IFF_UP) != 0) {
+            settings.up = up
+            changes.append(.init("up", .flag(!up), .flag(up)))
+        }
+        return (settings, changes)
+    }
+}
+
 /// How `apply` may converge the namespace.
 public struct ApplyOptions: Sendable {
     /// Change nothing; say what would change.
@@ -173,10 +224,10 @@ extension TapControl {
             }
             guard let tun = current.tun else { throw .notTunTap(name, kind: current.kind) }
             let difference = try differences(request, current: current, tun: tun, links: links)
-            result.changes = difference.hard + difference.inPlace
-            result.fields = difference.hardFields + difference.tunFields + difference.linkFields
+            result.fields = difference.hard + difference.inPlace
+            result.changes = result.fields.map(\.description)
             if !difference.hard.isEmpty {
-                guard options.replace else { throw .cannotChangeInPlace(name, differences: difference.hard) }
+                guard options.replace else { throw .cannotChangeInPlace(name, differences: difference.hard.map(\.description)) }
                 if tun.mayBeHeld { throw .inUse(name, holders: Holders.scan()[name] ?? []) }
                 try mayAttach(tun)  // the delete goes through a queue of the device
                 // What the line leaves out is kept: the new device takes the old one's link state.
@@ -238,12 +289,7 @@ extension TapControl {
     private func planCreation(_ request: CreateRequest) throws(TapError) {
         if !helperMode && !system.netAdminEffective() { throw .needsNetAdmin(request.name.value) }
         if !request.link.isEmpty { _ = try validate(request.link, device: nil, mode: request.mode) }
-        let owner: uid_t? = switch request.owner {
-        case .caller: policy?.uid ?? geteuid()
-        case .none: nil
-        case .user(let uid): uid
-        }
-        try gate.authorize(PrivilegedChange(action: .create(request, owner: owner)))
+        try gate.authorize(PrivilegedChange(action: .create(request, owner: uid(of: request.owner))))
     }
 
     /// The in-place change, checked as it will be made; returns the link
@@ -252,109 +298,61 @@ extension TapControl {
                             difference: Difference) throws(TapError) -> LinkSettings {
         if !difference.tun.isEmpty {
             if tun.mayBeHeld {
-                throw .cannotChangeInPlace(request.name.value, differences: difference.tun, inUse: true)
+                throw .cannotChangeInPlace(request.name.value, differences: difference.tun.map(\.description), inUse: true)
             }
             try mayAttach(tun)
         }
-        guard !difference.link.isEmpty else { return difference.link }
+        guard let first = difference.link.first else { return difference.settings }
         if !helperMode && !system.netAdminEffective() {
-            throw .settingRefused(request.name.value, setting: difference.inPlace[difference.tun.count], nil, applied: [])
+            throw .settingRefused(request.name.value, setting: first.description, nil, applied: [])
         }
-        let settings = try validate(difference.link, device: current, mode: tun.mode)
+        let settings = try validate(difference.settings, device: current, mode: tun.mode)
         try gate.authorize(PrivilegedChange(action: .configure(settings, device: current)))
         return settings
     }
 
-    /// What differs between a declaration and the device.
+    /// What differs between a declaration and the device, field by field.
     private struct Difference {
         /// What no call changes in place: only --replace converges it.
-        var hard: [String] = []
+        var hard: [AppliedDevice.Change] = []
         /// Changed through a queue of the device, which must be idle.
-        var tun: [String] = []
+        var tun: [AppliedDevice.Change] = []
         /// The link settings that differ, changed over rtnetlink.
-        var link = LinkSettings()
-        var inPlace: [String] = []
+        var link: [AppliedDevice.Change] = []
+        /// Those link settings, to apply.
+        var settings = LinkSettings()
         var owner: uid_t?
         var group: gid_t?
-        /// The same, field by field, in the same order.
-        var hardFields: [AppliedDevice.Change] = []
-        var tunFields: [AppliedDevice.Change] = []
-        var linkFields: [AppliedDevice.Change] = []
+
+        /// What can change in place, in the order it is changed.
+        var inPlace: [AppliedDevice.Change] { tun + link }
     }
 
     private func differences(_ request: CreateRequest, current: Link, tun: TunLink, links: [Link]) throws(TapError) -> Difference {
         var difference = Difference()
-        func id(_ value: UInt32?) -> String { value.map(String.init) ?? "none" }
-        if tun.mode != request.mode { difference.hard.append("mode \(tun.mode.rawValue) -> \(request.mode.rawValue)")
-            difference.hardFields.append(.init("mode", .text(tun.mode.rawValue), .text(request.mode.rawValue))) }
+        if tun.mode != request.mode { difference.hard.append(.init("mode", .text(tun.mode.rawValue), .text(request.mode.rawValue))) }
         if tun.multiQueue != request.multiQueue {
-            difference.hard.append("multi_queue \(tun.multiQueue ? "on" : "off") -> \(request.multiQueue ? "on" : "off")")
-            difference.hardFields.append(.init("multi_queue", .flag(tun.multiQueue), .flag(request.multiQueue)))
+            difference.hard.append(.init("multi_queue", .flag(tun.multiQueue), .flag(request.multiQueue)))
         }
-        let owner: uid_t? = switch request.owner {
-        case .caller: geteuid()
-        case .none: nil
-        case .user(let uid): uid
-        }
+        let owner = uid(of: request.owner)
         // The kernel cannot unset an owner or group (-1 is EINVAL).
         if owner != tun.owner {
-            let change = "owner \(id(tun.owner)) -> \(id(owner))"
-            let field = AppliedDevice.Change("owner", .user(tun.owner), .user(owner))
-            if owner == nil { difference.hard.append(change); difference.hardFields.append(field) } else {
-                difference.tun.append(change)
-                difference.tunFields.append(field)
-            }
+            let change = AppliedDevice.Change("owner", .user(tun.owner), .user(owner))
+            if owner == nil { difference.hard.append(change) } else { difference.tun.append(change) }
             difference.owner = owner
         }
         if request.group != tun.group {
-            let change = "group \(id(tun.group)) -> \(id(request.group))"
-            let field = AppliedDevice.Change("group", .group(tun.group), .group(request.group))
-            if request.group == nil { difference.hard.append(change); difference.hardFields.append(field) } else {
-                difference.tun.append(change)
-                difference.tunFields.append(field)
-            }
+            let change = AppliedDevice.Change("group", .group(tun.group), .group(request.group))
+            if request.group == nil { difference.hard.append(change) } else { difference.tun.append(change) }
             difference.group = request.group
         }
         if tun.vnetHeader != request.vnetHeader {
-            difference.tun.append("vnet_hdr \(tun.vnetHeader ? "on" : "off") -> \(request.vnetHeader ? "on" : "off")")
-            difference.tunFields.append(.init("vnet_hdr", .flag(tun.vnetHeader), .flag(request.vnetHeader)))
+            difference.tun.append(.init("vnet_hdr", .flag(tun.vnetHeader), .flag(request.vnetHeader)))
         }
         if tun.packetInfo != request.packetInfo {
-            difference.tun.append("pi \(tun.packetInfo ? "on" : "off") -> \(request.packetInfo ? "on" : "off")")
-            difference.tunFields.append(.init("pi", .flag(tun.packetInfo), .flag(request.packetInfo)))
+            difference.tun.append(.init("pi", .flag(tun.packetInfo), .flag(request.packetInfo)))
         }
-        let declared = request.link
-        var link: [String] = []
-        if let mtu = declared.mtu, mtu != current.mtu {
-            difference.link.mtu = mtu
-            link.append("mtu \(id(current.mtu)) -> \(mtu)")
-            difference.linkFields.append(.init("mtu", .number(current.mtu), .number(mtu)))
-        }
-        if let mac = declared.mac, mac.bytes != current.address {
-            difference.link.mac = mac
-            link.append("mac \(current.address.map { MACAddress(bytes: $0).description } ?? "none") -> \(mac)")
-            difference.linkFields.append(.init("mac", .text(current.address.map { MACAddress(bytes: $0).description }), .text(mac.description)))
-        }
-        if let length = declared.txQueueLength, length != current.txQueueLength {
-            difference.link.txQueueLength = length
-            link.append("txqueuelen \(id(current.txQueueLength)) -> \(length)")
-            difference.linkFields.append(.init("txqueuelen", .number(current.txQueueLength), .number(length)))
-        }
-        if case .attach(let bridge)? = declared.bridge, !links.contains(where: { NameBytes($0.name) == NameBytes(bridge) }) {
-            throw .noSuchBridge(bridge)
-        }
-        if case .attach(let bridge)? = declared.bridge, current.master != links.first(where: { NameBytes($0.name) == NameBytes(bridge) })?.index {
-            difference.link.bridge = .attach(bridge)
-            let master = current.master.flatMap { index in links.first { $0.index == index }?.name } ?? "none"
-            link.append("bridge \(master) -> \(bridge)")
-            difference.linkFields.append(.init("bridge", .text(master == "none" ? nil : master), .text(bridge)))
-        }
-        if let up = declared.up, up != (current.flags & UInt32(IFF_UP) != 0) {
-            difference.link.up = up
-            link.append(up ? "down -> up" : "up -> down")
-            difference.linkFields.append(.init("up", .flag(!up), .flag(up)))
-        }
-        difference.inPlace = difference.tun + link
+        (difference.settings, difference.link) = try linkChanges(request.link, current: current, links: links)
         return difference
     }
 
@@ -363,7 +361,7 @@ extension TapControl {
                         settings: LinkSettings) throws(TapError) {
         if !difference.tun.isEmpty {
             if tun.mayBeHeld {
-                throw .cannotChangeInPlace(request.name.value, differences: difference.tun, inUse: true)
+                throw .cannotChangeInPlace(request.name.value, differences: difference.tun.map(\.description), inUse: true)
             }
             try setTunAttributes(of: tun, vnetHeader: request.vnetHeader, packetInfo: request.packetInfo,
                                  owner: difference.owner, group: difference.group)
@@ -378,11 +376,11 @@ extension TapControl {
             }
         } catch {
             var previous = LinkSettings()
-            if difference.link.mtu != nil { previous.mtu = current.mtu }
-            if difference.link.mac != nil { previous.mac = current.address.map(MACAddress.init(bytes:)) }
-            if difference.link.txQueueLength != nil { previous.txQueueLength = current.txQueueLength }
-            if difference.link.up != nil { previous.up = current.flags & UInt32(IFF_UP) != 0 }
-            if difference.link.bridge != nil {
+            if difference.settings.mtu != nil { previous.mtu = current.mtu }
+            if difference.settings.mac != nil { previous.mac = current.address.map(MACAddress.init(bytes:)) }
+            if difference.settings.txQueueLength != nil { previous.txQueueLength = current.txQueueLength }
+            if difference.settings.up != nil { previous.up = current.flags & UInt32(IFF_UP) != 0 }
+            if difference.settings.bridge != nil {
                 var socket = try RouteSocket(system: system)
                 previous.bridge = try current.master.flatMap { (index) throws(TapError) in try socket.link(index: index) }
                     .map { .attach($0.name) } ?? .detach

@@ -73,41 +73,26 @@ extension TapControl {
         guard !request.link.isEmpty else { return [] }
         let current = try device(named: request.name.value)
         let wanted = try validate(request.link, device: current, mode: current.tun?.mode ?? .tap)
-        var settings = LinkSettings()
-        var changes: [String] = []
-        func id(_ value: UInt32?) -> String { value.map(String.init) ?? "none" }
-        if let mtu = wanted.mtu, mtu != current.mtu {
-            settings.mtu = mtu
-            changes.append("mtu \(id(current.mtu)) -> \(mtu)")
-        }
-        if let mac = wanted.mac, mac.bytes != current.address {
-            settings.mac = mac
-            changes.append("mac \(current.address.map { MACAddress(bytes: $0).description } ?? "none") -> \(mac)")
-        }
-        if let length = wanted.txQueueLength, length != current.txQueueLength {
-            settings.txQueueLength = length
-            changes.append("txqueuelen \(id(current.txQueueLength)) -> \(length)")
-        }
-        if case .attach(let bridge)? = wanted.bridge {
-            var socket = try RouteSocket(system: system)
-            let master = try socket.link(named: bridge)?.index
-            if current.master == nil || current.master != master {
-                settings.bridge = .attach(bridge)
-                changes.append("bridge -> \(bridge)")
-            }
-        }
-        if let up = wanted.up, up != (current.flags & UInt32(IFF_UP) != 0) {
-            settings.up = up
-            changes.append(up ? "down -> up" : "up -> down")
-        }
-        guard !settings.isEmpty else { return changes }
+        var socket = try RouteSocket(system: system)
+        let (settings, changes) = try linkChanges(wanted, current: current, links: try socket.links())
+        guard !settings.isEmpty else { return [] }
         if policy != nil {
             // Helper mode changes a device only through a queue of it: an idle one the kernel lets the caller attach.
             _ = try set(settings, on: .name(request.name))
         } else {
             _ = try apply(settings, to: current)
         }
-        return changes
+        return changes.map(\.description)
+    }
+
+    /// The uid `owner` means: the caller is the real user the helper acts
+    /// for in helper mode, the effective uid otherwise.
+    func uid(of owner: CreateRequest.Owner) -> uid_t? {
+        switch owner {
+        case .caller: policy?.uid ?? geteuid()
+        case .none: nil
+        case .user(let uid): uid
+        }
     }
 
     /// Makes a device as `make` does, its link settings checked first and
@@ -147,12 +132,7 @@ extension TapControl {
     /// then checked in one RTM_GETLINK: its queues, owner, group and flags
     /// exactly as made, or it is deleted rather than handed over.
     func make(_ request: CreateRequest, persistent: Bool) throws(TapError) -> OpenDevice {
-        // In helper mode the caller is the real user the helper acts for.
-        let owner: uid_t? = switch request.owner {
-        case .caller: policy?.uid ?? geteuid()
-        case .none: nil
-        case .user(let uid): uid
-        }
+        let owner = uid(of: request.owner)
         let device: OpenDevice
         if gate.canEnterNamespaces() {
             // Opened here, before the private namespace: a socket's namespace is fixed when it is opened.

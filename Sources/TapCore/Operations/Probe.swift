@@ -116,7 +116,7 @@ extension TapControl {
             // Where a private network namespace can be made, the device is made and
             // measured there and never leaves it: no other user can see or reach it.
             let hidden = try withPrivateNamespace { (_) throws(TapError) -> Throwaway in
-                let device = try makeHere(request, owner: policy?.uid ?? geteuid())
+                let device = try makeHere(request, owner: uid(of: .caller))
                 let queues = try countQueues(device.name, flags: request.flags.subtracting(.tunExcl))
                 return Throwaway(device: device, maxQueues: queues)
             }
