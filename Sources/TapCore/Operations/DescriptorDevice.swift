@@ -37,15 +37,28 @@ extension TapControl {
     /// CAP_NET_ADMIN is raised for the namespace query alone, and a device in
     /// another namespace, or one whose namespace cannot be read, is refused.
     public func device(behind tun: TunDescriptor) throws(TapError) -> DescriptorDevice {
+        let (device, other) = try identify(tun)
+        if let other { _ = system.close(other) }
+        return device
+    }
+
+    /// `device(behind:)`, and for a device in another namespace a descriptor
+    /// of that namespace, the caller's to close.
+    private func identify(_ tun: TunDescriptor) throws(TapError) -> (device: DescriptorDevice, other: CInt?) {
         let (name, flags) = try interface(ofDescriptor: tun.rawValue)
         guard let namespace = try deviceNamespace(tun, name: name) else {
             if helperMode { throw .namespaceUnverified(name) }
-            return DescriptorDevice(name: name, flags: flags, namespace: .unverified)
+            return (DescriptorDevice(name: name, flags: flags, namespace: .unverified), nil)
         }
-        defer { _ = system.close(namespace) }
-        let current = system.isCurrentNetworkNamespace(namespace)
-        if helperMode && !current { throw .foreignNamespace(name, reason: .helperMode) }
-        return DescriptorDevice(name: name, flags: flags, namespace: current ? .current : .other)
+        guard !system.isCurrentNetworkNamespace(namespace) else {
+            _ = system.close(namespace)
+            return (DescriptorDevice(name: name, flags: flags, namespace: .current), nil)
+        }
+        guard !helperMode else {
+            _ = system.close(namespace)
+            throw .foreignNamespace(name, reason: .helperMode)
+        }
+        return (DescriptorDevice(name: name, flags: flags, namespace: .other), namespace)
     }
 
     /// A descriptor of the network namespace of `tun`'s device, or nil when the
@@ -78,26 +91,32 @@ extension TapControl {
     /// one the kernel would not name (`namespaceUnverified`).
     public func withDeviceNamespace<T: ~Copyable>(of tun: TunDescriptor,
                                        _ body: (DescriptorDevice) throws(TapError) -> T) throws(TapError) -> T {
-        let device = try device(behind: tun)
-        switch device.namespace {
-        case .current:
+        try inDeviceNamespace(of: tun, orAsItIs: false, body)
+    }
+
+    /// `withDeviceNamespace`, the device identified once; with `orAsItIs`, a
+    /// device whose namespace cannot be entered or read goes to `body` as it
+    /// is (`.other` or `.unverified`), for what acts through the descriptor
+    /// alone, instead of failing.
+    func inDeviceNamespace<T: ~Copyable>(of tun: TunDescriptor, orAsItIs: Bool,
+                                         _ body: (DescriptorDevice) throws(TapError) -> T) throws(TapError) -> T {
+        let (device, other) = try identify(tun)
+        guard let other else {
+            if device.namespace == .unverified && !orAsItIs { throw .namespaceUnverified(device.name) }
             return try body(device)
-        case .unverified:
-            throw .namespaceUnverified(device.name)
-        case .other:
-            guard let target = try deviceNamespace(tun, name: device.name) else { throw .namespaceUnverified(device.name) }
-            defer { _ = system.close(target) }
-            let home = try currentNetworkNamespace()
-            defer { _ = system.close(home) }
-            guard system.setNetworkNamespace(target) == 0 else {
-                let error = Errno.current
-                throw error == .EPERM ? .foreignNamespace(device.name, reason: .cannotEnter) : .system("setns", error)
-            }
-            // Back home afterwards; after a privilege drop inside `body` this
-            // fails, and the process stays where its device is.
-            defer { _ = system.setNetworkNamespace(home) }
-            return try body(DescriptorDevice(name: device.name, flags: device.flags, namespace: .current))
         }
+        defer { _ = system.close(other) }
+        let home = try currentNetworkNamespace()
+        defer { _ = system.close(home) }
+        guard system.setNetworkNamespace(other) == 0 else {
+            let error = Errno.current
+            if error == .EPERM && orAsItIs { return try body(device) }
+            throw error == .EPERM ? .foreignNamespace(device.name, reason: .cannotEnter) : .system("setns", error)
+        }
+        // Back home afterwards; after a privilege drop inside `body` this
+        // fails, and the process stays where its device is.
+        defer { _ = system.setNetworkNamespace(home) }
+        return try body(DescriptorDevice(name: device.name, flags: device.flags, namespace: .current))
     }
 }
 

@@ -49,15 +49,10 @@ extension TapControl {
     /// the one the kernel accepted, which replaced the whole set.
     public func setOffloads(_ offloads: Offloads, on tun: TunDescriptor) throws(TapError) -> Offloads {
         try offloads.validate()
-        let device = try self.device(behind: tun)
-        if device.namespace == .other {
-            do {
-                return try withDeviceNamespace(of: tun) { (inside) throws(TapError) in try setOffloads(offloads, on: tun, device: inside) }
-            } catch .foreignNamespace(_, .cannotEnter) {
-                // Acted on through the descriptor alone, below.
-            }
+        // Where the namespace cannot be entered, acted on through the descriptor alone.
+        return try inDeviceNamespace(of: tun, orAsItIs: true) { (device) throws(TapError) in
+            try setOffloads(offloads, on: tun, device: device)
         }
-        return try setOffloads(offloads, on: tun, device: device)
     }
 
     /// `setOffloads` on a device already identified: names are read only when

@@ -275,18 +275,18 @@ extension TapQueue {
     /// by name here and then proven to be on this queue's device, or closed
     /// with `namespaceUnverified`.
     public func openAnother() throws(TapError) -> TapQueue {
-        let control = TapControl(system: descriptor.system)
-        let device = try control.device(behind: descriptor)
-        guard device.flags.contains(.multiQueue) else { throw .notMultiQueue(device.name, queues: 2) }
-        switch device.namespace {
-        case .current:
-            return try attachAnother(device)
-        case .other:
-            return try control.withDeviceNamespace(of: descriptor) { (inside) throws(TapError) in try attachAnother(inside) }
-        case .unverified:
-            let queue = try attachAnother(device)
-            guard try isOnTheSameDevice(as: queue) else { throw .namespaceUnverified(device.name) }
-            return queue
+        try TapControl(system: descriptor.system).inDeviceNamespace(of: descriptor, orAsItIs: true) { (device) throws(TapError) in
+            guard device.flags.contains(.multiQueue) else { throw .notMultiQueue(device.name, queues: 2) }
+            switch device.namespace {
+            case .current:
+                return try attachAnother(device)
+            case .other:
+                throw .foreignNamespace(device.name, reason: .cannotEnter)
+            case .unverified:
+                let queue = try attachAnother(device)
+                guard try isOnTheSameDevice(as: queue) else { throw .namespaceUnverified(device.name) }
+                return queue
+            }
         }
     }
 

@@ -77,19 +77,11 @@ extension TapControl {
     public func withDescriptor<T>(_ fd: CInt, opened: () throws(TapError) -> Void,
                                   _ body: (TunDescriptor, DescriptorDevice) throws(TapError) -> T) throws(TapError) -> T {
         let tun = TunDescriptor(fd, system: system)
-        let device = try device(behind: tun)
-        if device.namespace == .other {
-            do {
-                return try withDeviceNamespace(of: tun) { (inside) throws(TapError) -> T in
-                    try opened()
-                    return try body(tun, inside)
-                }
-            } catch .foreignNamespace(_, .cannotEnter) {
-                // Then through the descriptor alone, without names.
-            }
+        // Where the namespace cannot be entered, through the descriptor alone, without names.
+        return try inDeviceNamespace(of: tun, orAsItIs: true) { (device) throws(TapError) -> T in
+            try opened()
+            return try body(tun, device)
         }
-        try opened()
-        return try body(tun, device)
     }
 
     /// Whether this caller may attach a queue to `tun`: the kernel's owner and
