@@ -13,7 +13,7 @@ SWIFT ?= swift
 BIN := .build/release/tapctl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps demo-deps check-deps install-missing guest check fuzz demo bench install uninstall deb clean
+.PHONY: all build docs deps demo-deps check-deps install-missing guest check fuzz demo bench install uninstall deb clean
 
 all: build
 
@@ -64,7 +64,8 @@ STDCXX_FLAGS := $(if $(filter /%,$(STDCXX_A)),-Xlinker -L$(CURDIR)/$(STDCXX_DIR)
 
 build: deps
 	@if [ -n "$(STDCXX_FLAGS)" ]; then mkdir -p $(STDCXX_DIR) && echo "INPUT($(STDCXX_A))" > $(STDCXX_DIR)/libstdc++.so; fi
-	$(SWIFT) build -c release --product tapctl --static-swift-stdlib --disable-local-rpath $(STDCXX_FLAGS)
+	$(SWIFT) build -c release --product tapctl --static-swift-stdlib --disable-local-rpath $(STDCXX_FLAGS) \
+		-Xlinker --version-script=$(CURDIR)/scripts/tapctl.exports
 
 # A minimal Debian root the package tests install tapctl into, never this
 # host: made once (the tests run in a namespace without network) and kept.
@@ -87,7 +88,7 @@ guest: check-deps
 # CI (CI set) a skip is a failure.
 check: build check-deps deb $(DEBROOT) guest
 	mandoc -Tlint -W warning man/tapctl.8
-	$(SWIFT) build --build-tests -Xswiftc -warnings-as-errors
+	$(SWIFT) build --build-tests -Xswiftc -warnings-as-errors --explicit-target-dependency-import-check=error
 	@if [ "$$(id -u)" = 0 ]; then \
 		scripts/in-netns env TAPCTL_KERNEL_TESTS=1 TAPCTL_BIN="$(CURDIR)/$(BIN)" TAPCTL_GUEST="$(CURDIR)/.build/guest" $(SWIFT) test --skip-build --disable-swift-testing; \
 	else \
@@ -138,3 +139,10 @@ deb: build
 
 clean:
 	rm -rf .build
+
+# The DocC reference of the two library products, in .build/docs; warnings fail it.
+docs: deps
+	for target in TapDataPath TapCore; do \
+		$(SWIFT) package --allow-writing-to-directory .build/docs generate-documentation --target $$target \
+			--output-path .build/docs/$$target --warnings-as-errors || exit 1; \
+	done

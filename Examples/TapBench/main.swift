@@ -10,6 +10,7 @@
 // permanent neighbour entry), each followed by reading the kernel's reply.
 import Glibc
 import TapCore
+import TapDataPath
 
 let arguments = CommandLine.arguments
 guard arguments.count == 6, let size = Int(arguments[3]), size >= 64, size <= 1514, let count = Int(arguments[4]),
@@ -65,7 +66,7 @@ do throws(TapError) {
         _ = try queue.send(frame)
         guard arguments[2] == "echo" else { continue }
         // A reply the kernel dropped must not stop the run: wait a second at most.
-        var entry = pollfd(fd: queue.fileDescriptor, events: Int16(POLLIN), revents: 0)
+        var entry = pollfd(fd: queue.fileDescriptor.rawValue, events: Int16(POLLIN), revents: 0)
         guard poll(&entry, 1, 1000) > 0, let _ = try queue.receive(into: &buffer) else {
             lost += 1
             continue
@@ -73,6 +74,6 @@ do throws(TapError) {
     }
     print(Int(Double(count - lost) / (seconds() - start)))
 } catch {
-    print("TapBench: \(error.message)")
+    print("TapBench: \(error)")
     exit(1)
 }

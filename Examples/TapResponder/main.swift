@@ -1,4 +1,4 @@
-// A userspace host on a tap, written with TapCore's public API only, as a VMM
+// A userspace host on a tap, written with the libraries' public API only, as a VMM
 // would write its network backend: it opens one queue of DEVICE with a
 // virtio-net header, negotiates checksum offload, and answers ARP requests for
 // ADDRESS and ICMP echo requests to it, leaving the kernel to finish the
@@ -8,6 +8,7 @@
 //     TapResponder DEVICE ADDRESS [REPLIES [SECONDS]]
 import Glibc
 import TapCore
+import TapDataPath
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 3, let address = ipv4(arguments[2]) else {
@@ -87,7 +88,7 @@ do throws(TapError) {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         guard now.tv_sec - start.tv_sec < seconds else { break }
-        var entry = pollfd(fd: queue.fileDescriptor, events: Int16(POLLIN), revents: 0)
+        var entry = pollfd(fd: queue.fileDescriptor.rawValue, events: Int16(POLLIN), revents: 0)
         guard poll(&entry, 1, 200) > 0 else { continue }
         guard let (_, length) = try queue.receive(into: &buffer) else { continue }
         let frame = Array(buffer[..<length])
@@ -102,6 +103,6 @@ do throws(TapError) {
     print("answered \(arps) ARP requests and \(echoes) echo requests")
     exit(echoes >= wanted ? 0 : 1)
 } catch {
-    print("TapResponder: \(error.message)")
+    print("TapResponder: \(error)")
     exit(1)
 }

@@ -1,5 +1,8 @@
 import Glibc
+import SystemPackage
+import TapSystem
 import TapCore
+import TapDataPath
 
 let applyCommand = CommandSpec(
     name: "apply",
@@ -126,7 +129,7 @@ private func runApply(_ invocation: Invocation) throws(Failure) {
         if invocation.json {
             emit(.object([("name", .string(result.name)), ("line", .optional(line)), ("action", .string(result.action.rawValue)),
                           ("changes", .array(result.fields.map(changeJSON))),
-                          ("reason", .optional(result.action == .kept ? result.changes.first : nil)),
+                          ("reason", .optional(result.keptReason)),
                           ("error", .optional(failure?.message)),
                           ("status", .int(Int64(failure?.status.rawValue ?? 0)))]))
         } else if let failure {
@@ -135,7 +138,7 @@ private func runApply(_ invocation: Invocation) throws(Failure) {
             let verb = options.check ? ["created": "would create", "changed": "would change", "replaced": "would replace",
                                         "deleted": "would delete"][result.action.rawValue] : nil
             emit((verb ?? result.action.rawValue) + " " + result.name
-                 + (result.changes.isEmpty ? "" : ": " + result.changes.joined(separator: ", ")))
+                 + (result.changeText.isEmpty ? "" : ": " + result.changeText.joined(separator: ", ")))
             // A kept device's reason is already in its line; nothing else to say.
         }
     }
@@ -155,4 +158,19 @@ private func changeJSON(_ change: AppliedDevice.Change) -> JSON {
         }
     }
     return .object([("field", .string(change.field)), ("from", value(change.from)), ("to", value(change.to))])
+}
+
+extension AppliedDevice {
+    /// A kept device's reason: who holds it.
+    var keptReason: String? {
+        guard action == .kept else { return nil }
+        return TapError.inUse(name, holders: holders ?? []).message
+    }
+
+    /// What differed, each as "what before -> after" ("mtu 1500 -> 9000");
+    /// for `kept`, why; and a bridge left for later.
+    var changeText: [String] {
+        (keptReason.map { [$0] } ?? fields.map(\.description))
+            + (bridgeLater.map { ["bridge \($0) later: it does not exist yet"] } ?? [])
+    }
 }

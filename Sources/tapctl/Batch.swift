@@ -1,5 +1,8 @@
 import Glibc
+import SystemPackage
+import TapSystem
 import TapCore
+import TapDataPath
 
 /// `tapctl --batch FILE`: one command a line, run by one process, after
 /// `ip -batch`. The first failing line stops the run unless `--force`.

@@ -1,4 +1,5 @@
 import TapCore
+import TapDataPath
 
 let bridgeHelperCommand = CommandSpec(
     name: "bridge-helper",

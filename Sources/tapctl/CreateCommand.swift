@@ -1,5 +1,6 @@
 import Glibc
 import TapCore
+import TapDataPath
 
 let createCommand = CommandSpec(
     name: "create",
@@ -44,11 +45,11 @@ private func runCreate(_ invocation: Invocation) throws(Failure) {
     try invocation.dropPrivileges()
     if invocation.json {
         emit(.object([("name", .string(result.name)), ("created", .bool(result.created)),
-                      ("changed", .array(result.changed.map { .string($0) }))]))
+                      ("changed", .array(result.changed.map { .string($0.description) }))]))
     } else {
         // Standard output stays the name alone, for $(...); what --exist-ok changed goes to standard error.
         if !result.changed.isEmpty {
-            write("tapctl: create \(result.name): exists; changed " + result.changed.joined(separator: ", ") + "\n", to: STDERR_FILENO)
+            write("tapctl: create \(result.name): exists; changed " + result.changed.map(\.description).joined(separator: ", ") + "\n", to: STDERR_FILENO)
         }
         emit(result.name)
     }

@@ -1,4 +1,5 @@
 import TapCore
+import TapDataPath
 
 /// A device as `list` and `show` print it, for people and as JSON.
 struct DeviceReport {

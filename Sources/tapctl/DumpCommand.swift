@@ -1,4 +1,5 @@
 import TapCore
+import TapDataPath
 
 let dumpCommand = CommandSpec(
     name: "dump",

@@ -1,5 +1,8 @@
 import Glibc
+import SystemPackage
+import TapSystem
 import TapCore
+import TapDataPath
 
 let execCommand = CommandSpec(
     name: "exec",
@@ -61,7 +64,7 @@ private func runExec(_ invocation: Invocation) throws(Failure) {
     let error = Errno.current
     handoff.rollBack()
     throw .operation(command: command, subject: handoff.name, message: "cannot run '\(arguments[0])': \(error)",
-                     status: error == .ENOENT ? .notRunnable : .notExecutable)
+                     status: error == .noSuchFileOrDirectory ? .notRunnable : .notExecutable)
 }
 
 /// Replaces every {key} of `values` in `word`, left to right, never rescanning a value.

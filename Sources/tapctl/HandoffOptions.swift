@@ -1,4 +1,5 @@
 import TapCore
+import TapDataPath
 
 /// The options `exec` and `send` share: which queues to open, how to configure
 /// them, and whom to become before handing them over.
@@ -68,7 +69,7 @@ func openAndDrop(_ invocation: Invocation, _ request: HandoffRequest, becoming i
         if let start { try handoff.place(from: start) }
         if !invocation.inBatch {
             try Capabilities.dropAll(forExec: true, becoming: identity,
-                                     noNewPrivileges: invocation.has("no-new-privs") || PrivilegedHelper.isActive)
+                                     noNewPrivileges: invocation.has("no-new-privs") || PrivilegedHelper.isActive())
         }
     } catch {
         handoff.rollBack()

@@ -1,4 +1,6 @@
+import SystemPackage
 import TapCore
+import TapDataPath
 
 let ifnameCommand = CommandSpec(
     name: "ifname",
@@ -22,7 +24,7 @@ private func runIfname(_ invocation: Invocation) throws(Failure) {
     let control = try invocation.control()
     try invocation.dropPrivileges()
     let interface = try attempt(invocation.command.name, nil) { () throws(TapError) in
-        try control.interface(ofDescriptor: fd)
+        try control.interface(ofDescriptor: FileDescriptor(rawValue: fd))
     }
     if invocation.json {
         emit(.object([

@@ -1,4 +1,5 @@
 import TapCore
+import TapDataPath
 
 /// A parsed command line.
 struct Invocation {

@@ -1,4 +1,5 @@
 import TapCore
+import TapDataPath
 
 /// The `ip link set` options `create` and `set` share.
 let linkOptions = [

@@ -1,5 +1,6 @@
 import Glibc
 import TapCore
+import TapDataPath
 
 /// Writes a line to standard output in as few write calls as it takes.
 func emit(_ text: String) {
@@ -74,7 +75,7 @@ extension Failure {
             return "run it as root, or have root make the device with 'tapctl create NAME --user YOU' and leave out --create"
         case .needsNetAdmin where command == "bridge-helper":
             return "run it as root, or install tapctl setuid root or with cap_net_admin and allow the bridge in "
-                + "\(AccessList.path) (tapctl(8), SECURITY)"
+                + "\(accessListPath) (tapctl(8), SECURITY)"
         case .notPermitted:
             return "run it as root or as the device's owner"
         case .inUse where command == "delete":
@@ -83,11 +84,11 @@ extension Failure {
             return "tapctl never adds a queue to a device in use; --fd N acts on a queue the holder passes"
         case .inUse:
             return "tapctl never adds a queue to a device in use"
-        case .tunUnavailable(let errno) where errno == .ENOENT || errno == .ENODEV || errno == .ENXIO:
+        case .tunUnavailable(let errno) where errno == .noSuchFileOrDirectory || errno == .operationNotSupportedByDevice || errno == .noSuchAddressOrDevice:
             return "load the tun module (modprobe tun)"
-        case .tunUnavailable(let errno) where errno == .EACCES || errno == .EPERM:
+        case .tunUnavailable(let errno) where errno == .permissionDenied || errno == .notPermitted:
             return tunAccessHint
-        case .vhostUnavailable(let errno) where errno == .ENOENT:
+        case .vhostUnavailable(let errno) where errno == .noSuchFileOrDirectory:
             return "load the vhost_net module (modprobe vhost_net), or leave out --vhost-net"
         case .descriptorTaken:
             return "--fd-start can move the range past it"

@@ -1,4 +1,5 @@
 import TapCore
+import TapDataPath
 
 let probeCommand = CommandSpec(
     name: "probe",
@@ -65,7 +66,7 @@ struct DeviceProbeReport {
         } else if !probe.inherited {
             out.append(("sndbuf", "a queue's, not the device's: probe a queue with --fd N"))
         }
-        if let why = probe.kernel.untested {
+        if let why = probe.kernel.untested.map(untestedText) {
             out += [("ufo", why), ("virtio_net", "partial: the offloads this kernel accepts were not tested: " + why)]
         }
         return out
@@ -109,7 +110,7 @@ struct DeviceProbeReport {
         switch ufo {
         case true?: ufoText = "accepted (ignored by the kernel since 4.14)"
         case false?: ufoText = "refused"
-        case nil: ufoText = "not tested: " + (probe.kernel.untested ?? "")
+        case nil: ufoText = "not tested: " + (probe.kernel.untested.map(untestedText) ?? "")
         }
         let vnetHeader = probe.queueFlags.map { $0.contains(.vnetHdr) ? "on for this queue" : "off for this queue" }
         let virtio = probe.virtioFeatures
@@ -165,7 +166,7 @@ struct KernelReport {
             ("vnet_le", probe.vnetLittleEndian.map { .bool($0) } ?? .null),
             ("vnet_be", probe.vnetBigEndian.map { .bool($0) } ?? .null),
             ("max_queues", .optional(probe.maxQueues)),
-            ("untested", .optional(probe.untested)),
+            ("untested", .optional(probe.untested.map(untestedText))),
         ])
     }
 
@@ -174,7 +175,7 @@ struct KernelReport {
         lines.append(("features", probe.features.map { $0.names.joined(separator: " ") } ?? "unknown"))
         guard let offloads = probe.offloads, let sizes = probe.vnetHeaderSizes else {
             let untested = probe.features == nil ? "features, offloads, header sizes, queues" : "offloads, header sizes, queues"
-            return labelled(lines + [("not tested", (probe.untested ?? "") + ": " + untested)])
+            return labelled(lines + [("not tested", (probe.untested.map(untestedText) ?? "") + ": " + untested)])
         }
         let groups = { (wanted: Bool) in
             Offloads.probeGroups.filter { offloads[$0] == wanted }.map { $0.names.joined(separator: "+") }
@@ -189,4 +190,10 @@ struct KernelReport {
         ]
         return labelled(lines)
     }
+}
+
+/// Why a probe left fields untested, in words.
+private func untestedText(_ reason: TapError) -> String {
+    if case .needsNetAdmin = reason { return "creating a throwaway device needs CAP_NET_ADMIN" }
+    return reason.message
 }

@@ -1,4 +1,6 @@
+import SystemPackage
 import TapCore
+import TapDataPath
 
 let queueCommand = CommandSpec(
     name: "queue",
@@ -27,7 +29,7 @@ private func runQueue(_ invocation: Invocation) throws(Failure) {
     // Attaching checks the owner again, so the capability goes after the call.
     let control = try invocation.control()
     let name = try attempt(command, nil) { () throws(TapError) in
-        try control.setQueue(attached: action == "attach", fd: fd)
+        try control.setQueue(attached: action == "attach", fd: FileDescriptor(rawValue: fd))
     }
     try invocation.dropPrivileges()
     if invocation.json {

@@ -1,4 +1,5 @@
 import TapCore
+import TapDataPath
 
 let setCommand = CommandSpec(
     name: "set",
@@ -32,6 +33,6 @@ private func runSet(_ invocation: Invocation) throws(Failure) {
     let result = try attempt(command, target.subject) { () throws(TapError) in try control.set(settings, on: target) }
     try invocation.dropPrivileges()
     if invocation.json {
-        emit(.object([("name", .string(result.name)), ("applied", .array(result.applied.map { .string($0) }))]))
+        emit(.object([("name", .string(result.name)), ("applied", .array(result.applied.map { .string($0.description) }))]))
     }
 }

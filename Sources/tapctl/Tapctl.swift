@@ -1,6 +1,7 @@
 import Glibc
-import CTapShim
+import CTapctlMain
 import TapCore
+import TapDataPath
 
 /// argv after the program's name, as the kernel passed it: CommandLine.arguments
 /// reads /proc/self/cmdline, which a chroot may not have. (A function, not a
@@ -33,7 +34,7 @@ func tapctl(_ arguments: [String]) -> Int32 {
     do {
         // Installed setuid root or with a file capability: become the real user
         // with CAP_NET_ADMIN alone before anything else.
-        if PrivilegedHelper.isActive {
+        if PrivilegedHelper.isActive() {
             try attempt("tapctl", nil) { () throws(TapError) in try PrivilegedHelper.enter() }
         }
         switch try Parser.parse(arguments) {

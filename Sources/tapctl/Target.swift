@@ -1,4 +1,5 @@
 import TapCore
+import TapDataPath
 
 /// The TARGET of a settings command, a device NAME or `--fd N`, and the operand
 /// after it when the command takes one (`value`, e.g. "LIST").
@@ -45,7 +46,7 @@ extension Invocation {
             case .name:
                 return try control.withTarget(target, opened: drop) { (tun, link) throws(TapError) in
                     // Attached by name in this namespace: the name is this device.
-                    try body(control, tun, DescriptorDevice(name: link.name, flags: try control.interface(ofDescriptor: tun.rawValue).flags, namespace: .current))
+                    try body(control, tun, DescriptorDevice(name: link.name, flags: try tun.device().flags, namespace: .current))
                 }
             case .descriptor(let fd):
                 return try control.withDescriptor(fd, opened: drop) { (tun, device) throws(TapError) in

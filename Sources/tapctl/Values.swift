@@ -1,4 +1,5 @@
 import TapCore
+import TapDataPath
 
 // Command-line values shared by several commands, checked before any system call.
 

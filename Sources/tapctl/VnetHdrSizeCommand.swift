@@ -1,4 +1,5 @@
 import TapCore
+import TapDataPath
 
 let vnetHdrSizeCommand = CommandSpec(
     name: "vnet-hdr-size",

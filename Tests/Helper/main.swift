@@ -3,14 +3,17 @@
 import Foundation
 import Glibc
 @testable import TapCore
+@testable import TapDataPath
 import CTapShim
+import SystemPackage
+@testable import TapSystem
 
 /// One JSON object: every open descriptor (with the tap behind it, "" for
 /// others), the capability sets, ids, and the TAPCTL_ environment.
 func report() {
     var fds: [String: String] = [:]
     for fd: CInt in 0..<1024 where fcntl(fd, F_GETFD) >= 0 {
-        fds[String(fd)] = (try? TapControl().interface(ofDescriptor: fd).name) ?? ""
+        fds[String(fd)] = (try? TapControl().interface(ofDescriptor: FileDescriptor(rawValue: fd)).name) ?? ""
     }
     let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
     var fields: [String: String] = [:]
@@ -71,7 +74,7 @@ func grab(_ target: String, milliseconds: Int) -> Int32 {
     func attach(_ name: String) {
         guard let queue = try? TapQueue() else { return }
         if (try? queue.descriptor.setInterface(name, flags: [.tap, .noPI, .multiQueue, .vnetHdr])) != nil {
-            held.append(queue.release())
+            held.append(queue.release().rawValue)
         }
     }
     let watch = target.hasSuffix("*") ? linkMonitor() : nil

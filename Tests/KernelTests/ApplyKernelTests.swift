@@ -2,6 +2,9 @@ import XCTest
 import Foundation
 import Glibc
 @testable import TapCore
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 /// A host's taps as declared state: apply converges, dump prints it back.
 final class ApplyKernelTests: KernelTestCase {

@@ -2,6 +2,9 @@ import XCTest
 import Foundation
 import Glibc
 @testable import TapCore
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 final class BatchKernelTests: KernelTestCase {
     private func batch(_ text: String, _ options: [String] = []) throws -> Outcome {

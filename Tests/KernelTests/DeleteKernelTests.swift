@@ -1,6 +1,9 @@
 import XCTest
 import Glibc
 @testable import TapCore
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 final class DeleteKernelTests: KernelTestCase {
     func testDeletesTapTunAndMultiqueueWithoutBeingToldTheMode() throws {
@@ -44,7 +47,7 @@ final class DeleteKernelTests: KernelTestCase {
         XCTAssertEqual(tapctl("create", "mq0", "--multiqueue").status, 0)
         let queue = try hold("tap0")
         let multi = try hold("mq0", flags: [.tap, .noPI, .multiQueue])
-        let command = ProcFS.read("/proc/self/comm")?.trimmingCharacters(in: .newlines) ?? "?"
+        let command = ProcFS(system: .live).read("/proc/self/comm")?.trimmingCharacters(in: .newlines) ?? "?"
         for name in ["tap0", "mq0"] {
             let outcome = tapctl("delete", name)
             XCTAssertEqual(outcome.status, 6)

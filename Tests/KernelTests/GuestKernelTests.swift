@@ -2,6 +2,9 @@ import XCTest
 import Foundation
 import Glibc
 @testable import TapCore
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 /// The data path end to end: a real Linux guest (scripts/guest-image) boots
 /// under QEMU on the queues tapctl hands over, turns on four queue pairs,

@@ -3,6 +3,9 @@ import Foundation
 import Glibc
 import CTapShim
 @testable import TapCore
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 /// What a finished subprocess left behind.
 struct Outcome {
@@ -29,8 +32,8 @@ class KernelTestCase: XCTestCase {
             }
             throw XCTSkip("kernel tests run through `make check` as root, in a throwaway network namespace")
         }
-        let own = ProcFS.link("/proc/self/ns/net")
-        guard let own, own != ProcFS.link("/proc/1/ns/net") else {
+        let own = ProcFS(system: .live).link("/proc/self/ns/net")
+        guard let own, own != ProcFS(system: .live).link("/proc/1/ns/net") else {
             XCTFail("refusing to create devices in the machine's own network namespace")
             throw XCTSkip("not in a private network namespace")
         }

@@ -3,6 +3,9 @@ import Foundation
 import Glibc
 import CTapShim
 @testable import TapCore
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 /// Privileged-helper mode for real, tried as an attacker would: a setuid-root
 /// copy and a cap_net_admin copy of tapctl run by two ordinary users, uid

@@ -2,6 +2,9 @@ import XCTest
 import Foundation
 import Glibc
 @testable import TapCore
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 /// A real hypervisor, and a real unprivileged owner, through `tapctl exec`.
 final class HypervisorKernelTests: KernelTestCase {

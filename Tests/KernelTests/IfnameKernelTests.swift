@@ -1,6 +1,9 @@
 import XCTest
 import Glibc
 @testable import TapCore
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 final class IfnameKernelTests: KernelTestCase {
     func testNamesTheDeviceBehindAnInheritedDescriptor() throws {

@@ -2,7 +2,10 @@ import XCTest
 import Foundation
 import Glibc
 @testable import TapCore
+@testable import TapDataPath
 @testable import tapctl
+import SystemPackage
+@testable import TapSystem
 
 /// Every command's --json output, read by a program: each key is snake_case
 /// and one the command table lists for that command (DocumentationTests holds

@@ -2,6 +2,9 @@ import XCTest
 import Foundation
 import Glibc
 @testable import TapCore
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 final class ListKernelTests: KernelTestCase {
     private func listJSON(_ arguments: String...) throws -> [[String: Any]] {

@@ -2,6 +2,9 @@ import XCTest
 import Foundation
 import Glibc
 @testable import TapCore
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 /// A device is known by its descriptor: what a held queue refers to comes
 /// from the queue, never from a name looked up in the caller's namespace,
@@ -32,7 +35,7 @@ final class NamespaceKernelTests: KernelTestCase {
         guard let queue = try handoff.takeQueue() else { return XCTFail("one queue") }
         XCTAssertEqual(spawn(["ip", "link", "set", "sw1", "netns", String(holder.pid)]).status, 0)
         XCTAssertEqual(tapctl(["create", "sw1", "--multiqueue"]).status, 0, "another sw1, here")
-        let home = ProcFS.link("/proc/thread-self/ns/net")
+        let home = ProcFS(system: .live).link("/proc/thread-self/ns/net")
 
         XCTAssertEqual(try TapControl().device(behind: queue.descriptor).namespace, .other)
         XCTAssertEqual(try queue.setOffloads([.csum, .tso4]), [.csum, .tso4])
@@ -42,8 +45,8 @@ final class NamespaceKernelTests: KernelTestCase {
 
         var settings = LinkSettings()
         settings.mtu = 1400
-        let result = try TapControl().set(settings, on: .descriptor(queue.fileDescriptor))
-        XCTAssertEqual(result.applied, ["mtu 1400"])
+        let result = try TapControl().set(settings, on: .descriptor(queue.fileDescriptor.rawValue))
+        XCTAssertEqual(result.applied, [.mtu(1400)])
         XCTAssertEqual(try anyLink("sw1")?.mtu, 1500, "this sw1 is unchanged")
         XCTAssertEqual(spawn(["nsenter", "--net=/proc/\(holder.pid)/ns/net", "ip", "link", "show", "sw1"]).stdout
             .contains("mtu 1400"), true, "B's sw1 changed")
@@ -53,9 +56,9 @@ final class NamespaceKernelTests: KernelTestCase {
         XCTAssertEqual(try link("sw1")?.queues, 0, "and not on this one")
         try queue.setVnetHeaderSize(12)
         XCTAssertEqual(another.headerSize, 12)
-        let probe = try TapControl().probe(.descriptor(another.fileDescriptor), opened: {})
+        let probe = try TapControl().probe(.descriptor(another.fileDescriptor.rawValue), opened: {})
         XCTAssertEqual(probe.device.link.queues, 2)
-        XCTAssertEqual(ProcFS.link("/proc/thread-self/ns/net"), home, "the thread came back")
+        XCTAssertEqual(ProcFS(system: .live).link("/proc/thread-self/ns/net"), home, "the thread came back")
     }
 
     /// Unprivileged, the namespace of a device cannot be read (TUNGETDEVNETNS

@@ -3,6 +3,9 @@ import Foundation
 import Glibc
 import CTapShim
 @testable import TapCore
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 final class SendKernelTests: KernelTestCase {
     private var path = ""
@@ -44,12 +47,12 @@ final class SendKernelTests: KernelTestCase {
         let running = try XCTUnwrap(start([Self.binary, "send", "hq0", "--socket", path, "--queues", "2"]))
         let connection = accept(listener, nil, nil)
         XCTAssertGreaterThanOrEqual(connection, 0)
-        let handoff = try TapControl().receiveHandoff(on: connection)
+        let handoff = try ReceivedHandoff.receive(on: FileDescriptor(rawValue: connection))
         close(connection)
         XCTAssertEqual(running.wait().status, 0)
         XCTAssertEqual(handoff.name, "hq0")
         XCTAssertEqual(handoff.queues.count, 2)
-        XCTAssertEqual(handoff.vhostDescriptors, [])
+        XCTAssertTrue(handoff.vhostDescriptors.isEmpty)
         try handoff.queues.withQueue(at: 0) { (queue) throws(TapError) in try queue.setVnetHeaderSize(12) }
         XCTAssertEqual(try handoff.queues.withQueue(at: 1) { (queue) throws(TapError) in queue.headerSize }, 12, "the device's size")
         XCTAssertEqual(try link("hq0")?.queues, 2, "held here")

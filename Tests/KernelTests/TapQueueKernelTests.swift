@@ -2,6 +2,9 @@ import XCTest
 import Foundation
 import Glibc
 import TapCore
+import TapDataPath
+import SystemPackage
+import TapSystem
 
 /// TapQueue on the real TUN driver, through the public API only: every
 /// per-queue operation, and the README's example, a Swift responder that

@@ -2,6 +2,9 @@ import XCTest
 import Foundation
 import Glibc
 @testable import TapCore
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 /// What a newcomer and a script author meet: exit statuses as the table says,
 /// and an ordinary user told what to do rather than only what failed.

@@ -1,5 +1,9 @@
 import XCTest
 @testable import TapCore
+@testable import tapctl
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 final class AccessListTests: XCTestCase {
     func testRulesAndDenyWins() throws {
@@ -43,12 +47,15 @@ final class AccessListTests: XCTestCase {
         ]
         for (text, line, why) in cases {
             XCTAssertThrowsError(try AccessList(parsing: text), text) {
-                XCTAssertEqual($0 as? TapError, .accessListMalformed(line: line, why))
+                guard case .accessListMalformed(let at, let syntax)? = $0 as? TapError else { return XCTFail(text) }
+                XCTAssertEqual(at, line, text)
+                XCTAssertEqual(syntax.text, why, text)
             }
         }
-        XCTAssertEqual(TapError.accessListMalformed(line: 3, "x").message,
-                       "/etc/tapctl/acl line 3: x; privileged-helper mode allows nothing until it is fixed")
-        XCTAssertEqual(TapError.accessListMalformed(line: 3, "x").category, .permission)
+        XCTAssertEqual(TapError.accessListMalformed(line: 3, .ruleWords).message,
+                       "/etc/tapctl/acl line 3: a rule has four words: allow|deny WHO device|bridge PATTERN; "
+                       + "privileged-helper mode allows nothing until it is fixed")
+        XCTAssertEqual(TapError.accessListMalformed(line: 3, .ruleWords).category, .permission)
     }
 
     func testLimitsHaveSafeDefaultsAndCanBeSet() throws {
@@ -71,6 +78,6 @@ final class AccessListTests: XCTestCase {
     }
 
     func testTestsAreNotInHelperMode() {
-        XCTAssertFalse(PrivilegedHelper.isActive)
+        XCTAssertFalse(PrivilegedHelper.isActive())
     }
 }

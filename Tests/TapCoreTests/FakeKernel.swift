@@ -1,6 +1,9 @@
 import Glibc
 import CTapShim
 @testable import TapCore
+@testable import TapDataPath
+import SystemPackage
+@_spi(Gate) @testable import TapSystem
 
 /// A kernel stand-in: records every call and fails the ones it is told to.
 final class FakeKernel: @unchecked Sendable {
@@ -28,7 +31,7 @@ final class FakeKernel: @unchecked Sendable {
     /// Fail the call with this number (every system call and netlink request
     /// counts, from 0) with `failWith`; `position` counts as they happen.
     var failAt: Int?
-    var failWith = Errno.EINVAL
+    var failWith = Errno.invalidArgument
     private(set) var position = 0
     /// Positions that were netlink requests, whose "errno" is the kernel's
     /// answer, not an interrupted system call.
@@ -152,7 +155,7 @@ final class FakeKernel: @unchecked Sendable {
             return -1
         }
         if Self.names[request] == "TUNGETIFF" {
-            guard let index = attached[fd], let name = devices.first(where: { $0.value.index == index })?.key else { return fail(.EBADFD) }
+            guard let index = attached[fd], let name = devices.first(where: { $0.value.index == index })?.key else { return fail(.badFileDescriptorState) }
             ctap_ifreq_set(ifr, name, ctap_ifreq_flags(ifr))
             return 0
         }
@@ -166,7 +169,7 @@ final class FakeKernel: @unchecked Sendable {
             name = candidates.first(where: { !devices.keys.contains($0) }) ?? name
         }
         guard let device = devices[name] else {
-            guard netAdminEffective else { return fail(.EPERM) }
+            guard netAdminEffective else { return fail(.notPermitted) }
             let index = (devices.values.map(\.index).max() ?? 0) + 1
             self.devices?[name] = Device(index: index, owner: nil)
             made = Made(name: name, flags: TunFlags(rawValue: UInt16(bitPattern: ctap_ifreq_flags(ifr))), owner: nil, group: nil)
@@ -174,8 +177,8 @@ final class FakeKernel: @unchecked Sendable {
             ctap_ifreq_set(ifr, name, ctap_ifreq_flags(ifr))
             return 0
         }
-        if UInt16(bitPattern: ctap_ifreq_flags(ifr)) & UInt16(IFF_TUN_EXCL) != 0 { return fail(.EBUSY) }
-        if let owner = device.owner, owner != euid, !netAdminEffective { return fail(.EPERM) }
+        if UInt16(bitPattern: ctap_ifreq_flags(ifr)) & UInt16(IFF_TUN_EXCL) != 0 { return fail(.resourceBusy) }
+        if let owner = device.owner, owner != euid, !netAdminEffective { return fail(.notPermitted) }
         attached[fd] = device.index
         return 0
     }
@@ -199,7 +202,7 @@ final class FakeKernel: @unchecked Sendable {
                 continue
             }
             var payload: [UInt8] = []
-            let missing = message.type == 18 && failure == nil ? Errno.ENODEV : nil
+            let missing = message.type == 18 && failure == nil ? Errno.operationNotSupportedByDevice : nil
             payload.appendNative(-((failure ?? missing)?.rawValue ?? 0))
             payload += Array(message.encoded.prefix(16))
             pending += Netlink.Message(type: 2, flags: 0, sequence: message.sequence, payload: payload).encoded
@@ -244,6 +247,11 @@ final class FakeKernel: @unchecked Sendable {
     var system: SystemCalls {
         var system = SystemCalls.live
         system.open = { path, _ in
+            // Nothing of the host's /proc.
+            if String(cString: path) == "/proc" || String(cString: path).hasPrefix("/proc/") {
+                Errno.current = .noSuchFileOrDirectory
+                return -1
+            }
             guard self.outcome("open") == 0 else { return -1 }
             self.opened.append(String(cString: path))
             return 99 + CInt(self.opened.count)
@@ -252,7 +260,7 @@ final class FakeKernel: @unchecked Sendable {
             switch command {
             case F_GETFD:
                 if self.openDescriptors.contains(fd) { return 0 }
-                Errno.current = .EBADF
+                Errno.current = .badFileDescriptor
                 return -1
             case F_DUPFD_CLOEXEC:
                 self.nextHigh += 1
@@ -269,7 +277,7 @@ final class FakeKernel: @unchecked Sendable {
             if request == ctap_TUNGETDEVNETNS() {
                 guard self.outcome("TUNGETDEVNETNS") == 0 else { return -1 }
                 if self.deviceNamespace == .unverified {
-                    Errno.current = .EPERM
+                    Errno.current = .notPermitted
                     return -1
                 }
                 self.opened.append("TUNGETDEVNETNS")
@@ -293,27 +301,42 @@ final class FakeKernel: @unchecked Sendable {
             self.framesWritten.append(frame)
             return frame.count
         }
-        system.netAdminEffective = { self.netAdminEffective }
         system.isCurrentNetworkNamespace = { _ in self.deviceNamespace == .current }
         system.setNetworkNamespace = { _ in self.outcome("setns") }
-        // No CAP_SYS_ADMIN: devices are made here, as a cap_net_admin install makes them.
-        system.sysAdminEffective = { false }
         system.unshareNetworkNamespace = {
-            Errno.current = .EPERM
+            Errno.current = .notPermitted
             return -1
         }
-        system.capabilities = CapabilityRaiser(netAdmin: { on in
+        // No CAP_SYS_ADMIN: devices are made here, as a cap_net_admin install makes them.
+        var privileges = system.privileges
+        privileges.isEffective = { capability in capability == .netAdmin && self.netAdminEffective }
+        privileges.isPermitted = { capability in capability == .netAdmin && self.netAdminPermitted }
+        privileges.setEffective = { capability, on in
+            guard capability == .netAdmin else {
+                Errno.current = .notPermitted
+                return -1
+            }
             self.calls.append(on ? "raise CAP_NET_ADMIN" : "lower CAP_NET_ADMIN")
             guard !on || self.netAdminPermitted else {
-                Errno.current = .EPERM
+                Errno.current = .notPermitted
                 return -1
             }
             self.netAdminEffective = on
             return 0
-        }, sysAdmin: { _ in
-            Errno.current = .EPERM
+        }
+        system.privileges = privileges
+        // Nothing of the host: no /proc, no other processes, a fixed kernel.
+        system.directoryEntries = { _ in [] }
+        system.readlinkat = { _, _, _ in
+            Errno.current = .noSuchFileOrDirectory
             return -1
-        })
+        }
+        system.kernelRelease = { "6.1.0-fake" }
+        system.stat = { _, _, _ in
+            Errno.current = .noSuchFileOrDirectory
+            return -1
+        }
+        system.processID = { 4242 }
         system.socket = { _, _, _ in self.outcome("socket") == 0 ? 1000 : -1 }
         system.send = { _, buffer, _ in
             self.answer((try? Netlink.messages(in: Array(buffer))) ?? [])

@@ -1,6 +1,9 @@
 import XCTest
 import Glibc
 @testable import TapCore
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 final class FaultInjectionTests: XCTestCase {
     private func request(owner: CreateRequest.Owner = .user(1000), group: gid_t? = 27) throws -> CreateRequest {
@@ -30,7 +33,7 @@ final class FaultInjectionTests: XCTestCase {
     func testEINTRIsRetriedEverywhere() throws {
         let kernel = FakeKernel()
         for call in ["open", "TUNSETIFF", "TUNSETOWNER", "TUNSETGROUP", "TUNSETPERSIST"] {
-            kernel.failures[call] = [.EINTR, .EINTR]
+            kernel.failures[call] = [.interrupted, .interrupted]
         }
         XCTAssertEqual(try TapControl(system: kernel.system).create(try request()).name, "tap0")
         XCTAssertEqual(kernel.calls.filter { $0 == "TUNSETPERSIST" }.count, 3)
@@ -41,24 +44,24 @@ final class FaultInjectionTests: XCTestCase {
     /// close the descriptor, which removes the not yet persistent device.
     func testEveryFailureStopsBeforePersistAndCloses() throws {
         let expected: [String: TapError] = [
-            "TUNSETOWNER": .unmappedID("uid 1000"),
-            "TUNSETGROUP": .unmappedID("gid 27"),
-            "TUNSETPERSIST": .system("TUNSETPERSIST", .EINVAL),
+            "TUNSETOWNER": .unmappedID(uid: 1000, gid: nil),
+            "TUNSETGROUP": .unmappedID(uid: nil, gid: 27),
+            "TUNSETPERSIST": .system(.ioctl(.TUNSETPERSIST), .invalidArgument),
         ]
         for (call, error) in expected {
             let kernel = FakeKernel()
-            kernel.failures[call] = [.EINVAL]
+            kernel.failures[call] = [.invalidArgument]
             XCTAssertThrowsError(try TapControl(system: kernel.system).create(try request()), call) {
                 XCTAssertEqual($0 as? TapError, error, call)
             }
             XCTAssertEqual(kernel.calls.last, call, "nothing after the failing \(call)")
             XCTAssertEqual(kernel.closedFiles, [100], call)
         }
-        for errno in [Errno.EPERM, .ENOMEM, .EBUSY] {
+        for errno in [Errno.notPermitted, .noMemory, .resourceBusy] {
             let kernel = FakeKernel()
             kernel.failures["TUNSETOWNER"] = [errno]
             XCTAssertThrowsError(try TapControl(system: kernel.system).create(try request())) {
-                XCTAssertEqual($0 as? TapError, .system("TUNSETOWNER", errno))
+                XCTAssertEqual($0 as? TapError, .system(.ioctl(.TUNSETOWNER), errno))
             }
             XCTAssertFalse(kernel.calls.contains("TUNSETPERSIST"))
             XCTAssertEqual(kernel.closed, [100])
@@ -67,9 +70,9 @@ final class FaultInjectionTests: XCTestCase {
 
     func testTUNSETIFFRefusalsAreDecoded() throws {
         let cases: [(Errno, TapError)] = [
-            (.EBUSY, .alreadyExists("tap0")),
-            (.EPERM, .needsNetAdmin("tap0")),
-            (.EINVAL, .system("TUNSETIFF", .EINVAL)),
+            (.resourceBusy, .alreadyExists("tap0")),
+            (.notPermitted, .needsNetAdmin("tap0")),
+            (.invalidArgument, .system(.ioctl(.TUNSETIFF), .invalidArgument)),
         ]
         for (errno, error) in cases {
             let kernel = FakeKernel()
@@ -83,7 +86,7 @@ final class FaultInjectionTests: XCTestCase {
     }
 
     func testOpenFailuresAreDecodedAndCloseNothing() throws {
-        for errno in [Errno.ENOENT, .EACCES, .EMFILE] {
+        for errno in [Errno.noSuchFileOrDirectory, .permissionDenied, .tooManyOpenFiles] {
             let kernel = FakeKernel()
             kernel.failures["open"] = [errno]
             XCTAssertThrowsError(try TapControl(system: kernel.system).create(try request())) {
@@ -95,13 +98,13 @@ final class FaultInjectionTests: XCTestCase {
 
     func testInterfaceOfDescriptorDecodesRefusals() {
         let cases: [(Errno, TapError)] = [
-            (.EBADF, .notOpen(fd: 5)), (.EBADFD, .unattachedDescriptor(fd: 5)),
-            (.ENOTTY, .notTunDescriptor(fd: 5)), (.EINVAL, .notTunDescriptor(fd: 5)),
+            (.badFileDescriptor, .notOpen(fd: 5)), (.badFileDescriptorState, .unattachedDescriptor(fd: 5)),
+            (.inappropriateIOCTLForDevice, .notTunDescriptor(fd: 5)), (.invalidArgument, .notTunDescriptor(fd: 5)),
         ]
         for (errno, error) in cases {
             let kernel = FakeKernel()
             kernel.failures["TUNGETIFF"] = [errno]
-            XCTAssertThrowsError(try TapControl(system: kernel.system).interface(ofDescriptor: 5)) {
+            XCTAssertThrowsError(try TapControl(system: kernel.system).interface(ofDescriptor: FileDescriptor(rawValue: 5))) {
                 XCTAssertEqual($0 as? TapError, error)
             }
             XCTAssertEqual(kernel.closed, [], "an inherited descriptor is never closed")

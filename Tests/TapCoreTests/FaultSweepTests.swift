@@ -1,6 +1,10 @@
 import XCTest
 import Glibc
 @testable import TapCore
+@testable import tapctl
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 /// Every system call of an operation failed in turn, with each errno (exec is
 /// open+place followed by the exec itself, send open+send): the
@@ -8,7 +12,7 @@ import Glibc
 /// close every descriptor it opened, and never make a device persistent
 /// without its owner and group. EINTR at any position must change nothing.
 final class FaultSweepTests: XCTestCase {
-    private static let errnos: [Errno] = [.EPERM, .EBUSY, .ENOMEM, .EINVAL]
+    private static let errnos: [Errno] = [.notPermitted, .resourceBusy, .noMemory, .invalidArgument]
 
     /// Runs `operation` once clean to count its calls, then once per call and errno.
     private func sweep(_ name: String, setup: (FakeKernel) -> Void = { _ in },
@@ -19,7 +23,7 @@ final class FaultSweepTests: XCTestCase {
         var positions = 0
         for position in 0..<clean.position {
             // EINTR is retried by the system call layer; a netlink answer is the kernel's verdict.
-            for errno in Self.errnos + (clean.netlinkPositions.contains(position) ? [] : [.EINTR]) {
+            for errno in Self.errnos + (clean.netlinkPositions.contains(position) ? [] : [.interrupted]) {
                 let kernel = FakeKernel()
                 setup(kernel)
                 kernel.failAt = position
@@ -27,11 +31,11 @@ final class FaultSweepTests: XCTestCase {
                 do {
                     try operation(TapControl(system: kernel.system))
                 } catch let error as TapError {
-                    XCTAssertNotEqual(errno, .EINTR, "\(name): EINTR at call \(position) was not retried: \(error)")
+                    XCTAssertNotEqual(errno, .interrupted, "\(name): EINTR at call \(position) was not retried: \(error)")
                     // A raw system error names its call and carries the injected errno, never another.
                     if case .system(let call, let reported) = error {
                         XCTAssertEqual(reported, errno, "\(name) at call \(position)")
-                        XCTAssertEqual(error.message, "\(call) failed: \(errno)")
+                        XCTAssertEqual(error.message, "\(call.text) failed: \(errno)")
                     }
                     XCTAssertFalse(error.message.isEmpty)
                 } catch {
@@ -76,7 +80,7 @@ final class FaultSweepTests: XCTestCase {
         total += sweep("offload") { control in
             _ = try control.setOffloads([.csum, .tso4], on: TunDescriptor(5, system: control.system))
         }
-        total += sweep("queue detach") { _ = try $0.setQueue(attached: false, fd: 5) }
+        total += sweep("queue detach") { _ = try $0.setQueue(attached: false, fd: FileDescriptor(rawValue: 5)) }
         total += sweep("vnet-hdr-size") { control in
             _ = try control.setVnetHeaderSize(12, on: TunDescriptor(5, system: control.system))
         }

@@ -1,6 +1,10 @@
 import XCTest
 import Glibc
 @testable import TapCore
+@testable import tapctl
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 /// exec and send's descriptor handling, with the kernel faked: these machines
 /// have no /dev/vhost-net, so this is where vhost-net descriptors are tested.
@@ -54,7 +58,7 @@ final class HandoffTests: XCTestCase {
         var failing = system
         failing.open = { path, flags in
             if String(cString: path) == "/dev/vhost-net" {
-                Errno.current = .ENOENT
+                Errno.current = .noSuchFileOrDirectory
                 return -1
             }
             return system.open(path, flags)
@@ -63,7 +67,7 @@ final class HandoffTests: XCTestCase {
             _ = try TapControl(system: failing).open(request)
             XCTFail("opened without /dev/vhost-net")
         } catch {
-            XCTAssertEqual(error, .vhostUnavailable(.ENOENT))
+            XCTAssertEqual(error, .vhostUnavailable(.noSuchFileOrDirectory))
         }
         XCTAssertEqual(Set(kernel.closedFiles), [100, 101])
         XCTAssertEqual(kernel.calls.filter { $0 == "TUNSETPERSIST" }.count, 2, "persist on, then off again")

@@ -1,6 +1,10 @@
 import XCTest
 import Glibc
 @testable import TapCore
+@testable import tapctl
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 /// Privileged-helper mode against the fake kernel: CAP_NET_ADMIN permitted
 /// but not effective, so attaching meets the kernel's owner check, and the
@@ -124,7 +128,7 @@ final class HelperModeTests: XCTestCase {
                 default: _ = try control.bridgeHelper(bridge: "br0", vnetHeader: true, socket: 5)
                 }
             }(), operation) {
-                XCTAssertEqual($0 as? TapError, .accessDenied("tap0", "/etc/tapctl/acl does not allow uid 1000 this device"), operation)
+                XCTAssertEqual($0 as? TapError, .accessDenied("tap0", .deviceNotAllowed(uid: 1000)), operation)
             }
             XCTAssertFalse(kernel.calls.contains("TUNSETPERSIST"), operation)
             XCTAssertFalse(kernel.calls.contains("sendmsg"), operation)

@@ -1,5 +1,9 @@
 import XCTest
 @testable import TapCore
+@testable import tapctl
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 final class InterfaceNameTests: XCTestCase {
     func testAcceptsNamesAndTemplates() throws {

@@ -2,6 +2,10 @@ import XCTest
 import Glibc
 import CTapShim
 @testable import TapCore
+@testable import tapctl
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 final class LinkSettingsTests: XCTestCase {
     func testMACAddresses() throws {
@@ -69,23 +73,23 @@ final class LinkSettingsTests: XCTestCase {
 final class RouteSocketTests: XCTestCase {
     func testChangesGoSixtyFourToADatagramAndEachGetsItsAnswer() throws {
         let kernel = FakeKernel()
-        kernel.netlinkFailures = [3: .EPERM, 130: .EINVAL]
+        kernel.netlinkFailures = [3: .notPermitted, 130: .invalidArgument]
         var socket = try RouteSocket(system: kernel.system)
         let requests = (0..<150).map { LinkRequest(type: 16, index: Int32($0)) }
         let results = try socket.change(requests)
         XCTAssertEqual(kernel.datagrams.map(\.count), [64, 64, 22])
         XCTAssertEqual(results.count, 150)
-        XCTAssertEqual(results[3], .EPERM)
-        XCTAssertEqual(results[130], .EINVAL)
+        XCTAssertEqual(results[3], .notPermitted)
+        XCTAssertEqual(results[130], .invalidArgument)
         XCTAssertEqual(results.compactMap { $0 }.count, 2)
         XCTAssertTrue(kernel.datagrams.joined().allSatisfy { $0.flags & UInt16(NLM_F_ACK) != 0 })
     }
 
-    func testSettingRefusalsSayWhatWasApplied() {
-        XCTAssertEqual(TapError.settingRefused("tap0", setting: "txqueuelen 5", .EPERM, applied: ["mtu 1400", "mac 02:00:00:00:00:01"]).message,
+    func testSettingRefusalsSayWhatWasApplied() throws {
+        XCTAssertEqual(TapError.settingRefused("tap0", setting: .txQueueLength(5), .notPermitted, applied: [.mtu(1400), .mac(try MACAddress(parsing: "02:00:00:00:00:01"))]).message,
                        "txqueuelen 5: refused by the tun driver (it could not allocate a queue that long); applied before it: mtu 1400, mac 02:00:00:00:00:01")
-        XCTAssertEqual(TapError.settingRefused("tap0", setting: "mtu 1400", nil, applied: []).message,
+        XCTAssertEqual(TapError.settingRefused("tap0", setting: .mtu(1400), nil, applied: []).message,
                        "mtu 1400: needs CAP_NET_ADMIN; nothing was changed")
-        XCTAssertEqual(TapError.settingRefused("tap0", setting: "up", nil, applied: []).category, .permission)
+        XCTAssertEqual(TapError.settingRefused("tap0", setting: .up(true), nil, applied: []).category, .permission)
     }
 }

@@ -1,5 +1,8 @@
 import XCTest
 @testable import TapCore
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 final class OffloadsTests: XCTestCase {
     func testBitsMatchTheKernelHeader() {

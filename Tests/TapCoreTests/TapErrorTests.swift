@@ -1,12 +1,16 @@
 import XCTest
 @testable import TapCore
+@testable import tapctl
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 final class TapErrorTests: XCTestCase {
     func testMessagesDecodeTheKernelsReason() {
         let holders = [Holder(pid: 42, command: "qemu-system-x86", fd: 7), Holder(pid: 43, command: "sh", fd: 3)]
         let cases: [(TapError, String, TapError.Category)] = [
             (.alreadyExists("tap0"), "already exists", .exists),
-            (.existsDifferently("tap0", differences: ["it is a tun device, not tap", "it is multiqueue"]),
+            (.existsDifferently("tap0", differences: [SettingChange("mode", .text("tun"), .text("tap")), SettingChange("multi_queue", .flag(true), .flag(false))]),
              "already exists, but it is a tun device, not tap, and it is multiqueue", .exists),
             (.notFound("tap0"), "no such device", .notFound),
             (.notTunTap("lo", kind: nil), "lo is not a tun/tap device", .notFound),
@@ -19,9 +23,9 @@ final class TapErrorTests: XCTestCase {
              "needs CAP_NET_ADMIN or ownership of tap0 (owner uid 1000)", .permission),
             (.notPermitted("tap0", owner: 1000, group: 27),
              "needs CAP_NET_ADMIN or ownership of tap0 (owner uid 1000, group gid 27)", .permission),
-            (.tunUnavailable(.ENOENT), "/dev/net/tun does not exist", .failure),
-            (.tunUnavailable(.EACCES), "cannot open /dev/net/tun: permission denied", .permission),
-            (.tunUnavailable(.ENODEV), "the TUN driver is not loaded", .failure),
+            (.tunUnavailable(.noSuchFileOrDirectory), "/dev/net/tun does not exist", .failure),
+            (.tunUnavailable(.permissionDenied), "cannot open /dev/net/tun: permission denied", .permission),
+            (.tunUnavailable(.operationNotSupportedByDevice), "the TUN driver is not loaded", .failure),
             (.notOpen(fd: 9), "not open", .notFound),
             (.notTunDescriptor(fd: 0), "not a tun/tap descriptor", .notFound),
             (.unattachedDescriptor(fd: 5), "a tun/tap descriptor attached to no device", .notFound),
@@ -31,8 +35,8 @@ final class TapErrorTests: XCTestCase {
             (.notASocketFile("/tmp/x"), "/tmp/x is not a socket", .failure),
             (.unknownUser("bob"), "no user named 'bob'", .usage),
             (.unknownGroup("kvmx"), "no group named 'kvmx'", .usage),
-            (.unmappedID("uid 5000"), "uid 5000 has no mapping in this user namespace", .failure),
-            (.system("TUNSETPERSIST", .ENOMEM), "TUNSETPERSIST failed: Cannot allocate memory", .failure),
+            (.unmappedID(uid: 5000, gid: nil), "uid 5000 has no mapping in this user namespace", .failure),
+            (.system(.ioctl(.TUNSETPERSIST), .noMemory), "TUNSETPERSIST failed: Cannot allocate memory", .failure),
         ]
         for (error, message, category) in cases {
             XCTAssertEqual(error.message, message)
@@ -41,7 +45,7 @@ final class TapErrorTests: XCTestCase {
     }
 
     func testErrnoDescribesItself() {
-        XCTAssertEqual(Errno.EBUSY.description, "Device or resource busy")
-        XCTAssertEqual(Errno.EPERM.rawValue, 1)
+        XCTAssertEqual(Errno.resourceBusy.description, "Device or resource busy")
+        XCTAssertEqual(Errno.notPermitted.rawValue, 1)
     }
 }

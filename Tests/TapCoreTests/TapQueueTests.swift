@@ -1,12 +1,15 @@
 import XCTest
 import Glibc
 @testable import TapCore
+@testable import TapDataPath
+import SystemPackage
+@testable import TapSystem
 
 /// TapQueue against the fake kernel: frames with their virtio-net header,
 /// scatter/gather, non-blocking reads, EINTR, and queues taken from a handoff.
 final class TapQueueTests: XCTestCase {
     private func queue(_ kernel: FakeKernel) throws -> TapQueue {
-        try TapQueue(adopting: 7, system: kernel.system)
+        try TapQueue(adopting: FileDescriptor(rawValue: 7), system: kernel.system)
     }
 
     func testHeaderRoundTrip() throws {
@@ -63,12 +66,12 @@ final class TapQueueTests: XCTestCase {
         let count = try head.withUnsafeMutableBytes { a in try tail.withUnsafeMutableBytes { b in try queue.read(into: [a, b]) } }
         XCTAssertEqual(count, 5)
         XCTAssertEqual(head + tail.prefix(3), [1, 2, 3, 4, 5])
-        kernel.failures["read"] = [.EINTR]
+        kernel.failures["read"] = [.interrupted]
         var one = [UInt8](repeating: 0, count: 4)
         XCTAssertEqual(try one.withUnsafeMutableBytes { try queue.read(into: $0) }, 1, "EINTR is retried")
-        kernel.failures["write"] = [.EIO]
+        kernel.failures["write"] = [.ioError]
         XCTAssertThrowsError(try ([0] as [UInt8]).withUnsafeBytes { try queue.write($0) }) {
-            XCTAssertEqual($0 as? TapError, .system("write", .EIO))
+            XCTAssertEqual($0 as? TapError, .system(.write, .ioError))
         }
     }
 
@@ -80,7 +83,7 @@ final class TapQueueTests: XCTestCase {
         request.queues = 3
         var handoff = try TapControl(system: kernel.system).open(request)
         var taken: [CInt] = []
-        for _ in 0..<2 { if let queue = try handoff.takeQueue() { taken.append(queue.release()) } }
+        for _ in 0..<2 { if let queue = try handoff.takeQueue() { taken.append(queue.release().rawValue) } }
         XCTAssertEqual(taken, [100, 101])
         XCTAssertEqual(handoff.tapFDs, [102])
         _ = consume handoff
@@ -89,8 +92,8 @@ final class TapQueueTests: XCTestCase {
 
     func testAdoptingWhatIsNoQueueLeavesItOpen() {
         let kernel = FakeKernel()
-        kernel.failures["TUNGETIFF"] = [.ENOTTY]
-        XCTAssertThrowsError(try TapQueue(adopting: 9, system: kernel.system).release()) {
+        kernel.failures["TUNGETIFF"] = [.inappropriateIOCTLForDevice]
+        XCTAssertThrowsError(try TapQueue(adopting: FileDescriptor(rawValue: 9), system: kernel.system).release()) {
             XCTAssertEqual($0 as? TapError, .notTunDescriptor(fd: 9))
         }
         XCTAssertEqual(kernel.closed, [], "not ours to close")

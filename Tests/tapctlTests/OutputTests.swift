@@ -1,6 +1,9 @@
 import XCTest
 import TapCore
+import TapDataPath
 @testable import tapctl
+import SystemPackage
+import TapSystem
 
 final class OutputTests: XCTestCase {
     func testJSONIsCompactOrderedAndEscaped() {
@@ -31,7 +34,7 @@ final class OutputTests: XCTestCase {
             (.notPermitted("tap0", owner: 1000, group: nil), "delete", nil,
              "tapctl: delete tap0: needs CAP_NET_ADMIN or ownership of tap0 (owner uid 1000); run it as root or as the device's owner",
              .permission),
-            (.tunUnavailable(.ENOENT), "create", "tap0",
+            (.tunUnavailable(.noSuchFileOrDirectory), "create", "tap0",
              "tapctl: create tap0: /dev/net/tun does not exist; load the tun module (modprobe tun)", .failure),
             (.notOpen(fd: 9), "ifname", nil, "tapctl: ifname fd 9: not open", .notFound),
             (.inUse("tap0", holders: [Holder(pid: 7, command: "qemu", fd: 4)]), "exec", nil,

@@ -64,10 +64,6 @@ static inline int ctap_secure_exec(void) { return getauxval(23 /* AT_SECURE */) 
 // PR_SET_KEEPCAPS around setuid, for a setuid-root helper that keeps CAP_NET_ADMIN.
 static inline int ctap_keep_capabilities(int on) { return prctl(PR_SET_KEEPCAPS, on, 0, 0, 0); }
 
-// argc and argv as the kernel passed them, saved before main (see shim.c).
-int ctap_argc(void);
-char **ctap_argv(void);
-
 // SCM_RIGHTS: the CMSG_* macros.
 static inline size_t ctap_cmsg_space(size_t length) { return CMSG_SPACE(length); }
 static inline size_t ctap_cmsg_len(size_t length) { return CMSG_LEN(length); }

@@ -1,5 +1,8 @@
 import Glibc
 import CTapShim
+import SystemPackage
+import TapSystem
+import TapDataPath
 
 /// Entering another network namespace, as `ip -n` does. It must come before
 /// /dev/net/tun is opened: a tun descriptor's namespace is fixed at open.
@@ -18,15 +21,15 @@ public enum NetworkNamespace {
         do {
             fd = try retryingEINTR { system.open(path, O_RDONLY | O_CLOEXEC) }
         } catch {
-            throw error == .ENOENT ? .noNamespace(name, path: path) : .system("opening \(path)", error)
+            throw error == .noSuchFileOrDirectory ? .noNamespace(name, path: path) : .system(.open(path: path), error)
         }
         defer { _ = system.close(fd) }
         guard ctap_setns_net(fd) == 0 else {
             let error = Errno.current
             switch error {
-            case .EINVAL: throw .notANamespace(path)
-            case .EPERM: throw .namespacePermission(name)
-            default: throw .system("setns \(path)", error)
+            case .invalidArgument: throw .notANamespace(path)
+            case .notPermitted: throw .namespacePermission(name)
+            default: throw .system(.enterNamespace(path: path), error)
             }
         }
     }

@@ -1,3 +1,6 @@
+import SystemPackage
+import TapSystem
+import TapDataPath
 /// Netlink message and attribute encoding and parsing (RFC 3549, linux/netlink.h):
 /// pure functions over bytes, so malformed input is tested without a socket.
 enum Netlink {
@@ -130,24 +133,8 @@ enum Netlink {
     }
 }
 
-// Netlink integers are in host byte order.
 extension Array where Element == UInt8 {
-    mutating func appendNative<T: FixedWidthInteger>(_ value: T) {
-        Swift.withUnsafeBytes(of: value) { append(contentsOf: $0) }
-    }
-
     mutating func padTo4() {
         append(contentsOf: repeatElement(0, count: Netlink.align(count) - count))
-    }
-}
-
-extension Collection where Element == UInt8, Index == Int {
-    /// Reads an integer at an absolute index; callers check the bounds.
-    func loadNative<T: FixedWidthInteger>(_: T.Type, at index: Int) -> T {
-        var value: T = 0
-        Swift.withUnsafeMutableBytes(of: &value) { raw in
-            for byte in 0..<raw.count { raw[byte] = self[index + byte] }
-        }
-        return value
     }
 }

@@ -1,46 +1,34 @@
 import Glibc
+import SystemPackage
+import TapSystem
+import TapDataPath
 
 /// Small reads from /proc, where a process may vanish between two calls: every
 /// failure is "no answer", never an error.
-enum ProcFS {
-    static func read(_ path: String) -> String? {
-        try? TextFile.read(path)
+struct ProcFS {
+    let system: SystemCalls
+
+    func read(_ path: String) -> String? {
+        try? TextFile.read(path, system: system)
     }
 
-    static func link(_ path: String) -> String? {
+    func link(_ path: String) -> String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
-        let count = readlink(path, &buffer, buffer.count - 1)
+        let count = buffer.withUnsafeMutableBufferPointer { system.readlinkat(AT_FDCWD, path, $0) }
         guard count >= 0 else { return nil }
         return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// The names in a directory, without "." and "..".
-    static func entries(_ path: String) -> [String] {
-        entries(of: opendir(path))
+    /// The names in a directory, without "." and ".."; none when it cannot be read.
+    func entries(_ path: String) -> [String] {
+        guard let fd = try? retryingEINTR({ system.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }) else { return [] }
+        defer { _ = system.close(fd) }
+        return entries(descriptor: fd)
     }
 
     /// The names in the directory open as `fd`, which stays open.
-    static func entries(descriptor fd: CInt) -> [String] {
-        let copy = dup(fd)
-        guard copy >= 0 else { return [] }
-        guard let directory = fdopendir(copy) else {
-            close(copy)
-            return []
-        }
-        return entries(of: directory)
-    }
-
-    private static func entries(of directory: OpaquePointer?) -> [String] {
-        guard let directory else { return [] }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
+    func entries(descriptor fd: CInt) -> [String] {
+        system.directoryEntries(fd) ?? []
     }
 }
 
@@ -53,33 +41,34 @@ enum Holders {
     /// for a scan made while it holds a temporary queue of its own.
     /// `expected`, when known, is how many queues the devices have in all: the
     /// scan stops once it has found them.
-    static func scan(excludingSelf: Bool = false, expecting expected: Int? = nil) -> HolderTable {
-        let ownNamespace = ProcFS.link("/proc/self/ns/net")
-        let ownPID = getpid()
+    static func scan(excludingSelf: Bool = false, expecting expected: Int? = nil, system: SystemCalls) -> HolderTable {
+        let proc = ProcFS(system: system)
+        let ownNamespace = proc.link("/proc/self/ns/net")
+        let ownPID = system.processID()
         var result = HolderTable()
         var found = 0
         // Reused for every descriptor: the scan reads one link per descriptor on
         // the host, tens of thousands on a busy one.
         var target = [CChar](repeating: 0, count: tunPath.count + 1)
-        for entry in ProcFS.entries("/proc") {
+        for entry in proc.entries("/proc") {
             if let expected, found >= expected { break }
             guard let pid = Int32(entry), !excludingSelf || pid != ownPID else { continue }
             let base = "/proc/\(entry)"
-            if let namespace = ProcFS.link(base + "/ns/net"), namespace != ownNamespace { continue }
-            let directory = open(base + "/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if let namespace = proc.link(base + "/ns/net"), namespace != ownNamespace { continue }
+            let directory = system.open(base + "/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard directory >= 0 else { continue }
-            defer { close(directory) }
+            defer { _ = system.close(directory) }
             var command: String?
-            for fdName in ProcFS.entries(descriptor: directory) {
+            for fdName in proc.entries(descriptor: directory) {
                 // Only "/dev/net/tun" matters: a link read into a buffer one byte
                 // longer, compared as bytes, without a String for every descriptor.
-                let count = readlinkat(directory, fdName, &target, target.count)
+                let count = target.withUnsafeMutableBufferPointer { system.readlinkat(directory, fdName, $0) }
                 guard count == tunPath.count, target.prefix(count).elementsEqual(tunPath, by: { UInt8(bitPattern: $0) == $1 }),
-                      let fd = Int32(fdName), let info = ProcFS.read("\(base)/fdinfo/\(fdName)"),
+                      let fd = Int32(fdName), let info = proc.read("\(base)/fdinfo/\(fdName)"),
                       let device = interfaceName(fromFdinfo: info)
                 else { continue }
                 if command == nil {
-                    command = ProcFS.read(base + "/comm").map { String($0.prefix { $0 != "\n" }) } ?? "?"
+                    command = proc.read(base + "/comm").map { String($0.prefix { $0 != "\n" }) } ?? "?"
                 }
                 result.append(Holder(pid: pid, command: command ?? "?", fd: fd), to: device)
                 found += 1

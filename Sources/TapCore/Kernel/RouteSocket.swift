@@ -1,5 +1,8 @@
 import Glibc
 import CTapShim
+import SystemPackage
+import TapSystem
+import TapDataPath
 
 /// A NETLINK_ROUTE socket. Reading links needs no privilege and no sysfs, so it
 /// works in a namespace whose /sys was never remounted; changing them needs
@@ -13,7 +16,7 @@ struct RouteSocket: ~Copyable {
         do {
             fd = try retryingEINTR { system.socket(AF_NETLINK, CInt(SOCK_RAW.rawValue) | CInt(SOCK_CLOEXEC.rawValue), NETLINK_ROUTE) }
         } catch {
-            throw .system("opening a netlink socket", error)
+            throw .system(.netlink(.open), error)
         }
         self.system = system
     }
@@ -33,7 +36,7 @@ struct RouteSocket: ~Copyable {
         do {
             return try replies.map { (message) throws(Netlink.ParseError) in try Link.decode(message.payload) }
         } catch {
-            throw .system("parsing a netlink reply", .EIO)
+            throw .system(.netlink(.parse), .ioError)
         }
     }
 
@@ -50,13 +53,13 @@ struct RouteSocket: ~Copyable {
     private mutating func link(_ request: Netlink.Message) throws(TapError) -> Link? {
         let answer = try exchange([request])
         if let errno = answer.errors[0] {
-            if errno == .ENODEV { return nil }
-            throw .system("RTM_GETLINK", errno)
+            if errno == .operationNotSupportedByDevice { return nil }
+            throw .system(.link(.get), errno)
         }
         do {
             return try answer.replies.first.map { (message) throws(Netlink.ParseError) in try Link.decode(message.payload) }
         } catch {
-            throw .system("parsing a netlink reply", .EIO)
+            throw .system(.netlink(.parse), .ioError)
         }
     }
 
@@ -98,7 +101,7 @@ struct RouteSocket: ~Copyable {
         do {
             _ = try retryingEINTR { bytes.withUnsafeBytes { system.send(fd, $0, 0) } }
         } catch {
-            throw .system("sending a netlink request", error)
+            throw .system(.netlink(.send), error)
         }
         var replies: [Netlink.Message] = []
         var errors = [Errno?](repeating: nil, count: messages.count)
@@ -109,15 +112,15 @@ struct RouteSocket: ~Copyable {
             do {
                 count = try retryingEINTR { buffer.withUnsafeMutableBytes { system.recv(fd, $0, CInt(MSG_TRUNC)) } }
             } catch {
-                throw .system("reading a netlink reply", error)
+                throw .system(.netlink(.receive), error)
             }
             // A netlink socket never reads 0 bytes or a truncated datagram; either would loop here.
-            guard count > 0, count <= buffer.count else { throw .system("reading a netlink reply", .EIO) }
+            guard count > 0, count <= buffer.count else { throw .system(.netlink(.receive), .ioError) }
             let received: [Netlink.Message]
             do {
                 received = try Netlink.messages(in: Array(buffer[..<count]))
             } catch {
-                throw .system("parsing a netlink reply", .EIO)
+                throw .system(.netlink(.parse), .ioError)
             }
             for reply in received {
                 let index = Int(reply.sequence &- first)
@@ -127,7 +130,7 @@ struct RouteSocket: ~Copyable {
                     open.remove(index)
                 case NLMSG_ERROR:
                     let code: Int32
-                    do { code = try Netlink.errorCode(of: reply) } catch { throw .system("parsing a netlink reply", .EIO) }
+                    do { code = try Netlink.errorCode(of: reply) } catch { throw .system(.netlink(.parse), .ioError) }
                     errors[index] = code == 0 ? nil : Errno(rawValue: -code)
                     open.remove(index)
                 default:

@@ -1,4 +1,7 @@
 import CTapShim
+import SystemPackage
+import TapSystem
+import TapDataPath
 
 /// A tun/tap device as rtnetlink describes it (IFLA_TUN_* inside IFLA_LINKINFO).
 public struct TunLink: Equatable, Sendable {

@@ -1,5 +1,8 @@
 import Glibc
 import CTapShim
+import SystemPackage
+import TapSystem
+import TapDataPath
 
 /// What `apply` did, or with `check` would do, to one device.
 public struct AppliedDevice: Equatable, Sendable {
@@ -13,49 +16,17 @@ public struct AppliedDevice: Equatable, Sendable {
     public var name: String
     /// What was done, or with `check` would be.
     public var action: Action
-    /// What differed, each as "what before -> after" ("mtu 1500 -> 9000");
-    /// for `kept`, why.
-    public var changes: [String] = []
+    /// What differs, field by field ("mtu" from 1500 to 9000).
+    public var fields: [Change] = []
     /// Why the device did not converge; set with `.error` only.
     public var error: TapError?
-    /// `changes`, field by field, for programs.
-    public var fields: [Change] = []
+    /// `kept`: the processes holding it (those this caller can see).
+    public var holders: [Holder]?
+    /// Under `bridgesLater`: the bridge left for a later apply, which does not exist yet.
+    public var bridgeLater: String?
 
     /// One field that differs: its name, as `dump` and `list` name it, and its value before and after.
-    public struct Change: Equatable, Sendable {
-        /// A field's value: a number, a text, on or off, or an owner or group (nil: none).
-        public enum Value: Equatable, Sendable {
-            case number(UInt32?), text(String?), flag(Bool), user(UInt32?), group(UInt32?)
-        }
-
-        /// "mtu", "owner", "up"...
-        public let field: String
-        /// The device's value.
-        public let from: Value
-        /// The declared value.
-        public let to: Value
-
-        init(_ field: String, _ from: Value, _ to: Value) {
-            self.field = field
-            self.from = from
-            self.to = to
-        }
-    }
-}
-
-extension AppliedDevice.Change: CustomStringConvertible {
-    /// "mtu 1500 -> 9000", "owner none -> 65534", "vnet_hdr off -> on", and
-    /// for the state, "down -> up".
-    public var description: String {
-        func text(_ value: Value) -> String {
-            switch value {
-            case .number(let number), .user(let number), .group(let number): return number.map(String.init) ?? "none"
-            case .text(let text): return text ?? "none"
-            case .flag(let on): return field == "up" ? (on ? "up" : "down") : (on ? "on" : "off")
-            }
-        }
-        return (field == "up" ? "" : field + " ") + text(from) + " -> " + text(to)
-    }
+    public typealias Change = SettingChange
 }
 
 extension TapControl {
@@ -131,19 +102,15 @@ extension TapControl {
         var names: Set<NameBytes> = []
         for request in declared {
             guard !request.name.isTemplate else {
-                throw .invalidSetting("\(request.name.value) is a template; a declared device needs its own name")
+                throw .badDeclaration(request.name.value, .template)
             }
             guard names.insert(NameBytes(request.name.value)).inserted else {
-                throw .invalidSetting("\(request.name.value) is declared twice")
+                throw .badDeclaration(request.name.value, .declaredTwice)
             }
-            do throws(TapError) {
-                try checkDeclaration(request)
-            } catch .invalidSetting(let problem) {
-                throw .invalidSetting("\(request.name.value): \(problem)")
-            }
+            try checkDeclaration(request)
         }
         if policy != nil, options.prune != nil {
-            throw .accessDenied(nil, "in privileged-helper mode apply does not delete devices: --prune is refused")
+            throw .accessDenied(nil, .prune)
         }
         var socket = try RouteSocket(system: system)
         let links = try socket.links()
@@ -205,7 +172,7 @@ extension TapControl {
             later = bridge
         }
         var result = convergeNow(request, current: current, links: links, options: options)
-        if let later, result.action != .error { result.changes.append("bridge \(later) later: it does not exist yet") }
+        if let later, result.action != .error { result.bridgeLater = later }
         return result
     }
 
@@ -225,10 +192,9 @@ extension TapControl {
             guard let tun = current.tun else { throw .notTunTap(name, kind: current.kind) }
             let difference = try differences(request, current: current, tun: tun, links: links)
             result.fields = difference.hard + difference.inPlace
-            result.changes = result.fields.map(\.description)
             if !difference.hard.isEmpty {
-                guard options.replace else { throw .cannotChangeInPlace(name, differences: difference.hard.map(\.description)) }
-                if tun.mayBeHeld { throw .inUse(name, holders: Holders.scan()[name] ?? []) }
+                guard options.replace else { throw .cannotChangeInPlace(name, differences: difference.hard) }
+                if tun.mayBeHeld { throw .inUse(name, holders: Holders.scan(system: system)[name] ?? []) }
                 try mayAttach(tun)  // the delete goes through a queue of the device
                 // What the line leaves out is kept: the new device takes the old one's link state.
                 let replacement = carryingOver(request, from: current, links: links)
@@ -260,7 +226,7 @@ extension TapControl {
     /// not exist yet, a busy device) fails its device alone.
     public func checkDeclaration(_ request: CreateRequest) throws(TapError) {
         if case .attach? = request.link.bridge, request.mode == .tun {
-            throw .invalidSetting("a tun device carries no Ethernet frames, so it cannot join a bridge")
+            throw .notEthernet(.bridge)
         }
         var file = request.link
         file.bridge = nil
@@ -287,7 +253,7 @@ extension TapControl {
 
     /// Whether this caller may make `request` here, as `create` would find out.
     private func planCreation(_ request: CreateRequest) throws(TapError) {
-        if !helperMode && !system.netAdminEffective() { throw .needsNetAdmin(request.name.value) }
+        if !helperMode && !system.privileges.isEffective(.netAdmin) { throw .needsNetAdmin(request.name.value) }
         if !request.link.isEmpty { _ = try validate(request.link, device: nil, mode: request.mode) }
         try gate.authorize(PrivilegedChange(action: .create(request, owner: uid(of: request.owner))))
     }
@@ -298,13 +264,13 @@ extension TapControl {
                             difference: Difference) throws(TapError) -> LinkSettings {
         if !difference.tun.isEmpty {
             if tun.mayBeHeld {
-                throw .cannotChangeInPlace(request.name.value, differences: difference.tun.map(\.description), inUse: true)
+                throw .cannotChangeInPlace(request.name.value, differences: difference.tun, inUse: true)
             }
             try mayAttach(tun)
         }
-        guard let first = difference.link.first else { return difference.settings }
-        if !helperMode && !system.netAdminEffective() {
-            throw .settingRefused(request.name.value, setting: first.description, nil, applied: [])
+        guard let first = difference.settings.steps.first else { return difference.settings }
+        if !helperMode && !system.privileges.isEffective(.netAdmin) {
+            throw .settingRefused(request.name.value, setting: first, nil, applied: [])
         }
         let settings = try validate(difference.settings, device: current, mode: tun.mode)
         try gate.authorize(PrivilegedChange(action: .configure(settings, device: current)))
@@ -361,7 +327,7 @@ extension TapControl {
                         settings: LinkSettings) throws(TapError) {
         if !difference.tun.isEmpty {
             if tun.mayBeHeld {
-                throw .cannotChangeInPlace(request.name.value, differences: difference.tun.map(\.description), inUse: true)
+                throw .cannotChangeInPlace(request.name.value, differences: difference.tun, inUse: true)
             }
             try setTunAttributes(of: tun, vnetHeader: request.vnetHeader, packetInfo: request.packetInfo,
                                  owner: difference.owner, group: difference.group)
@@ -406,7 +372,7 @@ extension TapControl {
             if let owner, owner != tun.owner { try device.queue.descriptor.setOwner(owner) }
             if let group, group != tun.group { try device.queue.descriptor.setGroup(group) }
         } catch {
-            throw error == .EINVAL ? .unmappedID("uid \(owner ?? 0) or gid \(group ?? 0)") : .system("TUNSETOWNER", error)
+            throw error == .invalidArgument ? .unmappedID(uid: owner, gid: group) : .system(.ioctl(.TUNSETOWNER), error)
         }
     }
 
@@ -417,7 +383,7 @@ extension TapControl {
         do throws(TapError) {
             if link.tun?.mayBeHeld == true {
                 result.action = .kept
-                result.changes = [TapError.inUse(link.name, holders: Holders.scan()[link.name] ?? []).message]
+                result.holders = Holders.scan(system: system)[link.name] ?? []
                 return result
             }
             guard let name = try? InterfaceName(link.name, allowTemplate: false) else { throw .notTunTap(link.name, kind: link.kind) }

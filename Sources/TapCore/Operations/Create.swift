@@ -1,5 +1,8 @@
 import Glibc
 import CTapShim
+import SystemPackage
+import TapSystem
+import TapDataPath
 
 /// What `TapControl.create` makes.
 public struct CreateRequest: Sendable {
@@ -59,7 +62,7 @@ extension TapControl {
     /// attaching to it. Owner and group are set before TUNSETPERSIST, so a failure
     /// or a kill at any point leaves either nothing or a complete device: until
     /// persist, closing the descriptor removes the device.
-    public func create(_ request: CreateRequest) throws(TapError) -> (name: String, created: Bool, changed: [String]) {
+    public func create(_ request: CreateRequest) throws(TapError) -> (name: String, created: Bool, changed: [SettingChange]) {
         do {
             return (try make(configured: request, persistent: true).name, true, [])
         } catch .alreadyExists(let name) where request.existOK {
@@ -69,7 +72,7 @@ extension TapControl {
     }
 
     /// The link settings `request` names, made true of the existing device.
-    private func converge(existing request: CreateRequest) throws(TapError) -> [String] {
+    private func converge(existing request: CreateRequest) throws(TapError) -> [SettingChange] {
         guard !request.link.isEmpty else { return [] }
         let current = try device(named: request.name.value)
         let wanted = try validate(request.link, device: current, mode: current.tun?.mode ?? .tap)
@@ -82,14 +85,14 @@ extension TapControl {
         } else {
             _ = try apply(settings, to: current)
         }
-        return changes.map(\.description)
+        return changes
     }
 
     /// The uid `owner` means: the caller is the real user the helper acts
     /// for in helper mode, the effective uid otherwise.
     func uid(of owner: CreateRequest.Owner) -> uid_t? {
         switch owner {
-        case .caller: policy?.uid ?? geteuid()
+        case .caller: policy?.uid ?? system.ids().euid
         case .none: nil
         case .user(let uid): uid
         }
@@ -111,7 +114,7 @@ extension TapControl {
         do {
             if persistent { try device.queue.descriptor.setPersistent(true) }
         } catch {
-            throw .system("TUNSETPERSIST", error)
+            throw .system(.ioctl(.TUNSETPERSIST), error)
         }
         return device
     }
@@ -153,7 +156,7 @@ extension TapControl {
         do {
             name = try device.queue.descriptor.interface().name
         } catch {
-            throw .system("TUNGETIFF", error)
+            throw .system(.ioctl(.TUNGETIFF), error)
         }
         try verify(name, request, owner: owner)
         if let policy {
@@ -163,7 +166,7 @@ extension TapControl {
         do {
             if persistent { try device.queue.descriptor.setPersistent(true) }
         } catch {
-            throw .system("TUNSETPERSIST", error)
+            throw .system(.ioctl(.TUNSETPERSIST), error)
         }
         return OpenDevice(queue: device.queue, name: name)
     }
@@ -180,21 +183,21 @@ extension TapControl {
                 return try tun.setInterface(request.name.value, flags: request.flags).name
             } catch {
                 switch error {
-                case .EBUSY: throw .alreadyExists(request.name.value)
-                case .EPERM: throw .needsNetAdmin(request.name.value)
-                default: throw .system("TUNSETIFF", error)
+                case .resourceBusy: throw .alreadyExists(request.name.value)
+                case .notPermitted: throw .needsNetAdmin(request.name.value)
+                default: throw .system(.ioctl(.TUNSETIFF), error)
                 }
             }
         }
         do {
             if let owner { try tun.setOwner(owner) }
         } catch {
-            throw error == .EINVAL ? .unmappedID("uid \(owner ?? 0)") : .system("TUNSETOWNER", error)
+            throw error == .invalidArgument ? .unmappedID(uid: owner ?? 0, gid: nil) : .system(.ioctl(.TUNSETOWNER), error)
         }
         do {
             if let group = request.group { try tun.setGroup(group) }
         } catch {
-            throw error == .EINVAL ? .unmappedID("gid \(request.group ?? 0)") : .system("TUNSETGROUP", error)
+            throw error == .invalidArgument ? .unmappedID(uid: nil, gid: request.group ?? 0) : .system(.ioctl(.TUNSETGROUP), error)
         }
         return OpenDevice(queue: queue, name: name)
     }
@@ -211,15 +214,15 @@ extension TapControl {
         let unshared = try gate.withSysAdmin(change) { () throws(TapError) -> Bool in
             guard system.unshareNetworkNamespace() == 0 else {
                 let error = Errno.current
-                if error == .EPERM { return false }
-                throw .system("unshare(CLONE_NEWNET)", error)
+                if error == .notPermitted { return false }
+                throw .system(.unshare, error)
             }
             return true
         }
         guard unshared else { return nil }
         func goHome() throws(TapError) {
             try gate.withSysAdmin(change) { () throws(TapError) in
-                guard system.setNetworkNamespace(home) == 0 else { throw .system("setns back", .current) }
+                guard system.setNetworkNamespace(home) == 0 else { throw .system(.returnNamespace, .current) }
             }
         }
         let result: T
@@ -247,7 +250,7 @@ extension TapControl {
             do {
                 privateName = try queue.descriptor.interface().name
             } catch {
-                throw .system("TUNGETIFF", error)
+                throw .system(.ioctl(.TUNGETIFF), error)
             }
             let errno = try gate.withNetAdmin(PrivilegedChange(action: .move)) { () throws(TapError) -> Errno? in
                 var socket = try RouteSocket(system: system)
@@ -257,7 +260,7 @@ extension TapControl {
             }
             switch errno {
             case nil: return queue
-            case .EEXIST? where name.isTemplate:
+            case .fileExists? where name.isTemplate:
                 let taken = Set(try here.links().map { NameBytes($0.name) })
                 let parts = name.value.split(separator: "%d", maxSplits: 1, omittingEmptySubsequences: false)
                 guard let free = (0..<100_000).lazy.map({ String(parts[0]) + String($0) + String(parts[1]) })
@@ -268,9 +271,9 @@ extension TapControl {
                     return try socket.change([LinkRequest(type: UInt16(RTM_NEWLINK), index: link.index,
                                                           attributes: [Netlink.Attribute(type: UInt16(IFLA_IFNAME), string: free)])])[0]
                 }
-                if let renamed { throw .system("renaming the new device to \(free) (RTM_NEWLINK)", renamed) }
-            case .EEXIST?: throw .alreadyExists(name.value)
-            case let other?: throw .system("moving the new device here (RTM_NEWLINK)", other)
+                if let renamed { throw .system(.link(.rename(free)), renamed) }
+            case .fileExists?: throw .alreadyExists(name.value)
+            case let other?: throw .system(.link(.move), other)
             }
         }
         throw .alreadyExists(name.value)
@@ -289,7 +292,7 @@ extension TapControl {
             && tun.packetInfo == request.packetInfo
         let asMade = owned && flags && (!tun.multiQueue || tun.queues + tun.disabledQueues == 1)
         guard !asMade else { return }
-        let holders = Holders.scan(excludingSelf: true)[link.name] ?? []
+        let holders = Holders.scan(excludingSelf: true, system: system)[link.name] ?? []
         _ = try gate.withNetAdmin(PrivilegedChange(action: .discard(index: link.index))) { () throws(TapError) in
             var socket = try RouteSocket(system: system)  // opened with the capability: the kernel checks the opener too
             return try socket.change([LinkRequest(type: UInt16(RTM_DELLINK), index: link.index)])
@@ -308,7 +311,7 @@ extension TapControl {
             return try socket.change([LinkRequest(type: UInt16(RTM_NEWLINK), index: link.index,
                                                   attributes: [Netlink.Attribute(type: UInt16(IFLA_IFALIAS), string: alias)])])[0]
         }
-        if let errno { throw .system("recording the device's maker (IFLA_IFALIAS)", errno) }
+        if let errno { throw .system(.link(.recordMaker), errno) }
     }
 
     /// Under `existOK`: the existing device must be what was asked for.
@@ -317,20 +320,20 @@ extension TapControl {
         do {
             link = try tunLink(request.name.value)
         } catch .notTunTap(let name, let kind) {
-            throw .existsDifferently(name, differences: [kind.map { "it is a \($0) device, not tun/tap" } ?? "it is not a tun/tap device"])
+            throw .existsDifferently(name, differences: [SettingChange("kind", .text(kind), .text("tun/tap"))])
         }
-        var differences: [String] = []
+        var differences: [SettingChange] = []
         if link.mode != request.mode {
-            differences.append("it is a \(link.mode.rawValue) device, not \(request.mode.rawValue)")
+            differences.append(SettingChange("mode", .text(link.mode.rawValue), .text(request.mode.rawValue)))
         }
         if link.multiQueue != request.multiQueue {
-            differences.append(link.multiQueue ? "it is multiqueue" : "it is not multiqueue")
+            differences.append(SettingChange("multi_queue", .flag(link.multiQueue), .flag(request.multiQueue)))
         }
         if case .user(let uid) = request.owner, link.owner != uid {
-            differences.append("its owner is \(link.owner.map { "uid \($0)" } ?? "unset"), not uid \(uid)")
+            differences.append(SettingChange("owner", .user(link.owner), .user(uid)))
         }
         if let gid = request.group, link.group != gid {
-            differences.append("its group is \(link.group.map { "gid \($0)" } ?? "unset"), not gid \(gid)")
+            differences.append(SettingChange("group", .group(link.group), .group(gid)))
         }
         if !differences.isEmpty { throw .existsDifferently(request.name.value, differences: differences) }
     }

@@ -1,5 +1,8 @@
 import Glibc
 import CTapShim
+import SystemPackage
+import TapSystem
+import TapDataPath
 
 /// Which devices `delete` removes, or `dump` prints.
 public enum DeviceSelection: Equatable, Sendable {
@@ -30,14 +33,14 @@ extension TapControl {
     /// Returns the names removed.
     public func delete(_ selection: DeviceSelection, missingOK: Bool = false) throws(TapError) -> [String] {
         if policy != nil, !selection.namesEach {
-            throw .accessDenied(nil, "in privileged-helper mode, name the devices to delete")
+            throw .accessDenied(nil, .unnamedDelete)
         }
         var socket = try RouteSocket(system: system)
         let everything = try socket.links()
         let targets = try select(selection, from: everything, missingOK: missingOK)
         // In use: a holder in /proc (one may have turned the carrier off), or a
         // queue the kernel reports, whether or not its holder is visible here.
-        let holders = Holders.scan()
+        let holders = Holders.scan(system: system)
         for link in targets {
             guard let tun = link.tun else { continue }
             if let held = holders[link.name] ?? (tun.mayBeHeld ? [] : nil) { throw .inUse(link.name, holders: held) }
@@ -104,13 +107,13 @@ extension TapControl {
         let moved = zip(targets, results).filter { $0.1 == nil }.map(\.0)
         if let failure = results.compactMap({ $0 }).first {
             _ = try? socket.change(moved.map { regroup($0, $0.group ?? 0) })
-            if failure == .EPERM && moved.isEmpty { return false }
-            throw .system("setting the device group", failure)
+            if failure == .notPermitted && moved.isEmpty { return false }
+            throw .system(.link(.group), failure)
         }
         let deletion = LinkRequest(type: UInt16(RTM_DELLINK), attributes: [Netlink.Attribute(type: UInt16(IFLA_GROUP), uint32: group)])
         if let failure = try socket.change([deletion])[0] {
             _ = try? socket.change(moved.map { regroup($0, $0.group ?? 0) })
-            throw .system("RTM_DELLINK", failure)
+            throw .system(.link(.delete), failure)
         }
         return true
     }
@@ -121,7 +124,7 @@ extension TapControl {
         do {
             try device.queue.descriptor.setPersistent(false)
         } catch {
-            throw .system("TUNSETPERSIST", error)
+            throw .system(.ioctl(.TUNSETPERSIST), error)
         }
     }
 }

@@ -1,4 +1,7 @@
 import Glibc
+import SystemPackage
+import TapSystem
+import TapDataPath
 
 /// What `exec` and `send` open and configure before handing descriptors over.
 public struct HandoffRequest: Sendable {
@@ -88,7 +91,7 @@ public struct Handoff: ~Copyable {
             guard high >= 0 else {
                 let error = Errno.current
                 parked.forEach { _ = system.close($0) }
-                throw .system("moving fd \(fd)", error)
+                throw .system(.moveDescriptor(fd), error)
             }
             parked.append(high)
         }
@@ -101,7 +104,7 @@ public struct Handoff: ~Copyable {
             do {
                 _ = try retryingEINTR { system.dup2(high, target) }
             } catch {
-                throw .system("placing fd \(target)", error)
+                throw .system(.placeDescriptor(target), error)
             }
         }
     }
@@ -143,12 +146,12 @@ extension TapControl {
             createdPersistent = request.persist
             name = device.name
             flags = create.flags.subtracting(.tunExcl)
-            tapFDs.append(device.queue.release())
+            tapFDs.append(device.queue.release().rawValue)
         } else {
             let link = try tunLink(request.name.value)
             if request.queues > 1 && !link.multiQueue { throw .notMultiQueue(link.name, queues: request.queues) }
             if link.mayBeHeld {
-                throw .inUse(link.name, holders: Holders.scan()[link.name] ?? [])
+                throw .inUse(link.name, holders: Holders.scan(system: system)[link.name] ?? [])
             }
             name = link.name
             flags = link.attachFlags
@@ -156,16 +159,16 @@ extension TapControl {
             var first = link
             first.vnetHeader = request.vnetHeader
             let device = try attach(first)
-            tapFDs.append(device.queue.release())
+            tapFDs.append(device.queue.release().rawValue)
         }
         while tapFDs.count < request.queues {
             let queue = try TapQueue(system: system)
             do {
                 _ = try queue.descriptor.setInterface(name, flags: flags)
             } catch {
-                throw error == .E2BIG ? .tooManyQueues(name, queues: request.queues) : .system("attaching queue \(tapFDs.count + 1)", error)
+                throw error == .argListTooLong ? .tooManyQueues(name, queues: request.queues) : .system(.attachQueue(tapFDs.count + 1), error)
             }
-            tapFDs.append(queue.release())
+            tapFDs.append(queue.release().rawValue)
         }
         if request.vhostNet {
             for _ in 0..<request.queues {

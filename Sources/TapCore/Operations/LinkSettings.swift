@@ -1,72 +1,9 @@
 import Glibc
 import CTapShim
 import CLibcap
-
-/// An Ethernet address, as `--mac` takes it.
-public struct MACAddress: Equatable, Sendable, CustomStringConvertible {
-    /// The six bytes, as written left to right.
-    public let bytes: [UInt8]
-
-    /// Why a text is no address a device can take; carried by `TapError.invalidMAC`.
-    public enum Problem: Error, Equatable, Sendable, CustomStringConvertible {
-        case malformed(String), multicast(String), zero
-
-        public var description: String {
-            switch self {
-            case .malformed(let text): return "'\(text)' is not a MAC address (six hex bytes joined by ':' or '-')"
-            case .multicast(let text): return "\(text) is a multicast address; a device needs a unicast one"
-            case .zero: return "00:00:00:00:00:00 cannot be a device's address"
-            }
-        }
-    }
-
-    /// "aa:bb:cc:dd:ee:ff" (also with '-'), unicast and not all zero. Throws
-    /// `TapError.invalidMAC`.
-    public init(parsing text: String) throws(TapError) {
-        do {
-            bytes = try Self.parse(text)
-        } catch {
-            throw .invalidMAC(error)
-        }
-    }
-
-    private static func parse(_ text: String) throws(Problem) -> [UInt8] {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false).count == 6
-            ? text.split(separator: ":", omittingEmptySubsequences: false)
-            : text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 6 else { throw .malformed(text) }
-        var bytes: [UInt8] = []
-        for part in parts {
-            guard (1...2).contains(part.count), part.allSatisfy(\.isHexDigit), let byte = UInt8(part, radix: 16) else {
-                throw .malformed(text)
-            }
-            bytes.append(byte)
-        }
-        if bytes[0] & 1 == 1 { throw .multicast(text) }
-        if bytes.allSatisfy({ $0 == 0 }) { throw .zero }
-        return bytes
-    }
-
-    init(bytes: [UInt8]) {
-        self.bytes = bytes
-    }
-
-    /// fe:ff:ff:ff:ff:ff, the highest unicast address: a bridge, which takes
-    /// the lowest address of its ports, never takes a port's that has it.
-    public static let bridgePort = MACAddress(bytes: [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff])
-
-    /// A random locally administered unicast address (x2:, x6:, xa:, xe:).
-    public static func random() -> MACAddress {
-        var generator = SystemRandomNumberGenerator()
-        var bytes = (0..<6).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        bytes[0] = (bytes[0] & 0xfe) | 0x02
-        return MACAddress(bytes: bytes)
-    }
-
-    public var description: String {
-        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
-    }
-}
+import SystemPackage
+import TapSystem
+import TapDataPath
 
 /// The `ip link set` part of a VM launcher's job, applied in one call.
 public struct LinkSettings: Equatable, Sendable {
@@ -90,6 +27,19 @@ public struct LinkSettings: Equatable, Sendable {
     /// Nothing to change.
     public init() {}
 
+    /// The changes these settings make, in the order they are made: leaving a
+    /// bridge first, so the bridge left sees none of the others.
+    public var steps: [LinkStep] {
+        var steps: [LinkStep] = []
+        if case .detach? = bridge { steps.append(.leaveBridge) }
+        if let mtu { steps.append(.mtu(mtu)) }
+        if let mac { steps.append(.mac(mac)) }
+        if let txQueueLength { steps.append(.txQueueLength(txQueueLength)) }
+        if case .attach(let name)? = bridge { steps.append(.joinBridge(name)) }
+        if let up { steps.append(.up(up)) }
+        return steps
+    }
+
     /// Every setting is nil: nothing to change.
     public var isEmpty: Bool { self == LinkSettings() }
 
@@ -100,8 +50,8 @@ public struct LinkSettings: Equatable, Sendable {
     public static func mtuRange(_ mode: TunMode) -> ClosedRange<UInt32> { mode == .tap ? 68...65521 : 68...65535 }
 }
 
-/// A setting that was applied, for `set`'s report: "mtu 9000", "up".
-public typealias AppliedSetting = String
+/// A setting that was applied, for `set`'s report.
+public typealias AppliedSetting = LinkStep
 
 extension TapControl {
     /// Checks settings against the device (`device`, or for one not made yet
@@ -117,10 +67,10 @@ extension TapControl {
         var range = LinkSettings.mtuRange(mode)
         if let low = device?.minMTU, let high = device?.maxMTU { range = low...high }
         if let mtu = settings.mtu, !range.contains(mtu) {
-            throw .invalidSetting("MTU \(mtu) is outside \(range.lowerBound)..\(range.upperBound) for this \(mode.rawValue) device")
+            throw .mtuOutOfRange(mtu, allowed: range, mode: mode)
         }
         if settings.mac != nil && mode == .tun {
-            throw .invalidSetting("a tun device has no MAC address")
+            throw .notEthernet(.mac)
         }
         // The bridge the device joins, or the one it is a port of now.
         var bridge: Link?
@@ -129,9 +79,9 @@ extension TapControl {
             var socket = try RouteSocket(system: system)
             guard let link = try socket.link(named: name) else { throw .noSuchBridge(name) }
             guard link.kind == "bridge" else {
-                throw .invalidSetting("\(name) is not a bridge" + (link.kind.map { " (it is a \($0) device)" } ?? ""))
+                throw .notABridge(name, kind: link.kind)
             }
-            if mode == .tun { throw .invalidSetting("a tun device carries no Ethernet frames, so it cannot join a bridge") }
+            if mode == .tun { throw .notEthernet(.bridge) }
             try policy?.bridge(name)
             bridge = link
         case .detach?:
@@ -164,15 +114,13 @@ extension TapControl {
         let joining = settings.bridge != nil
         if let bridgeMTU = bridge.mtu {
             if let mtu = settings.mtu, mtu < bridgeMTU {
-                throw .accessDenied(device?.name, "MTU \(mtu) is below bridge \(bridge.name)'s \(bridgeMTU), "
-                                    + "and in privileged-helper mode a port cannot lower its bridge's MTU")
+                throw .accessDenied(device?.name, .mtuBelowBridge(mtu, bridge: bridge.name, bridgeMTU: bridgeMTU))
             }
             if joining, settings.mtu == nil, (device?.mtu ?? LinkSettings.defaultMTU) < bridgeMTU { settings.mtu = bridgeMTU }
         }
         let portAddress = MACAddress.bridgePort
         if let mac = settings.mac, mac != portAddress {
-            throw .accessDenied(device?.name, "in privileged-helper mode a bridge port's address is \(portAddress), "
-                                + "so that it never becomes bridge \(bridge.name)'s")
+            throw .accessDenied(device?.name, .portAddress(required: portAddress, bridge: bridge.name))
         }
         if joining, device?.address != portAddress.bytes { settings.mac = portAddress }
         return settings
@@ -195,35 +143,35 @@ extension TapControl {
         // of the socket's opener as well as the sender's.
         return try gate.withNetAdmin(PrivilegedChange(action: .configure(settings, device: device))) { () throws(TapError) -> [AppliedSetting] in
             var socket = try RouteSocket(system: system)
-            let privileged = system.netAdminEffective()
+            let privileged = system.privileges.isEffective(.netAdmin)
             var steps: [(AppliedSetting, LinkRequest)] = []
             func step(_ what: AppliedSetting, flags: UInt32 = 0, change: UInt32 = 0, _ attributes: [Netlink.Attribute]) {
                 steps.append((what, LinkRequest(type: UInt16(RTM_NEWLINK), index: link.index, flags: flags, change: change,
                                                 attributes: attributes)))
             }
             // Leaving a bridge comes first, so the bridge left sees none of the changes after it.
-            if case .detach? = settings.bridge { step("nobridge", [Netlink.Attribute(type: UInt16(IFLA_MASTER), uint32: 0)]) }
-            if let mtu = settings.mtu { step("mtu \(mtu)", [Netlink.Attribute(type: UInt16(IFLA_MTU), uint32: mtu)]) }
-            if let mac = settings.mac { step("mac \(mac)", [Netlink.Attribute(type: UInt16(IFLA_ADDRESS), payload: mac.bytes)]) }
+            if case .detach? = settings.bridge { step(.leaveBridge, [Netlink.Attribute(type: UInt16(IFLA_MASTER), uint32: 0)]) }
+            if let mtu = settings.mtu { step(.mtu(mtu), [Netlink.Attribute(type: UInt16(IFLA_MTU), uint32: mtu)]) }
+            if let mac = settings.mac { step(.mac(mac), [Netlink.Attribute(type: UInt16(IFLA_ADDRESS), payload: mac.bytes)]) }
             if let length = settings.txQueueLength {
-                step("txqueuelen \(length)", [Netlink.Attribute(type: UInt16(IFLA_TXQLEN), uint32: length)])
+                step(.txQueueLength(length), [Netlink.Attribute(type: UInt16(IFLA_TXQLEN), uint32: length)])
             }
             switch settings.bridge {
             case .attach(let bridge)?:
                 guard let master = try socket.link(named: bridge) else { throw .noSuchBridge(bridge) }
-                step("bridge \(bridge)", [Netlink.Attribute(type: UInt16(IFLA_MASTER), uint32: UInt32(bitPattern: master.index))])
+                step(.joinBridge(bridge), [Netlink.Attribute(type: UInt16(IFLA_MASTER), uint32: UInt32(bitPattern: master.index))])
             case .detach?, nil:
                 break
             }
             if let up = settings.up {
-                step(up ? "up" : "down", flags: up ? UInt32(IFF_UP) : 0, change: UInt32(IFF_UP), [])
+                step(.up(up), flags: up ? UInt32(IFF_UP) : 0, change: UInt32(IFF_UP), [])
             }
             var applied: [AppliedSetting] = []
             for (what, request) in steps {
                 if let errno = try socket.change([request])[0] {
                     // The kernel also says EPERM when a driver refuses a change (tun
                     // refuses a queue length it cannot allocate), so the capability decides.
-                    throw .settingRefused(link.name, setting: what, errno == .EPERM && !privileged ? nil : errno, applied: applied)
+                    throw .settingRefused(link.name, setting: what, errno == .notPermitted && !privileged ? nil : errno, applied: applied)
                 }
                 applied.append(what)
             }

@@ -1,4 +1,7 @@
 import Glibc
+import SystemPackage
+import TapSystem
+import TapDataPath
 
 /// What this kernel's TUN driver supports, found by trying it on a throwaway device.
 public struct KernelProbe: Equatable, Sendable {
@@ -19,19 +22,18 @@ public struct KernelProbe: Equatable, Sendable {
     public var vnetBigEndian: Bool?
     /// Queues one multiqueue device may have (MAX_TAP_QUEUES).
     public var maxQueues: Int?
-    /// Why the fields that are nil were not tested.
-    public var untested: String?
+    /// Why the fields that are nil were not tested: `needsNetAdmin` to make
+    /// a throwaway device, or `tunUnavailable`.
+    public var untested: TapError?
 
     /// The sizes `probeKernel` tries with TUNSETVNETHDRSZ: the keys of `vnetHeaderSizes`.
     public static let vnetHeaderSizesTried = [10, 12, 20, 24]
 
     /// What can be known without opening /dev/net/tun.
-    init() {
-        var names = utsname()
-        uname(&names)
-        release = withUnsafeBytes(of: names.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    init(system: SystemCalls) {
+        release = system.kernelRelease()
         var status = stat()
-        tunMode = stat("/dev/net/tun", &status) == 0 ? UInt32(status.st_mode & 0o7777) : nil
+        tunMode = system.stat("/dev/net/tun", &status, true) == 0 ? UInt32(status.st_mode & 0o7777) : nil
     }
 
     /// The offloads accepted, as one set.
@@ -110,7 +112,7 @@ extension TapControl {
         var request = CreateRequest(name: try Self.throwawayName())
         request.multiQueue = true
         request.vnetHeader = true
-        var probe = KernelProbe()
+        var probe = KernelProbe(system: system)
         let device: OpenDevice
         do {
             // Where a private network namespace can be made, the device is made and
@@ -133,11 +135,11 @@ extension TapControl {
             let unattached = try TapQueue(system: system)
             probe.features = try features(of: unattached.descriptor)
             try opened()
-            probe.untested = "creating a throwaway device needs CAP_NET_ADMIN"
+            probe.untested = .needsNetAdmin(request.name.value)
             return probe
         } catch .tunUnavailable(let errno) {
             try opened()
-            probe.untested = TapError.tunUnavailable(errno).message
+            probe.untested = .tunUnavailable(errno)
             return probe
         }
         let tun = device.queue.descriptor
@@ -167,7 +169,7 @@ extension TapControl {
         do {
             return try tun.features()
         } catch {
-            throw .system("TUNGETFEATURES", error)
+            throw .system(.ioctl(.TUNGETFEATURES), error)
         }
     }
 
@@ -180,10 +182,10 @@ extension TapControl {
             do {
                 _ = try queue.descriptor.setInterface(name, flags: flags)
             } catch {
-                guard error == .E2BIG else { throw .system("TUNSETIFF on queue \(extra.count + 2)", error) }
+                guard error == .argListTooLong else { throw .system(.attachQueue(extra.count + 2), error) }
                 break
             }
-            extra.append(queue.release())
+            extra.append(queue.release().rawValue)
         }
         return extra.count + 1
     }
@@ -215,16 +217,16 @@ extension TapControl {
             }
             let name = link.name
             // Before the privilege drop: other users' /proc/PID/fd need it.
-            let holders = Holders.scan(excludingSelf: true)[name] ?? []
+            let holders = Holders.scan(excludingSelf: true, system: system)[name] ?? []
             let kernel = try probeKernel(opened: opened)
-            let queueFlags = try interface(ofDescriptor: tun.rawValue).flags
+            let queueFlags = try tun.device().flags
             let size: Int
             var buffer: Int?
             do throws(Errno) {
                 size = try tun.vnetHeaderSize()
                 if inherited { buffer = try tun.sendBuffer() }
             } catch {
-                throw .system("reading \(name)'s settings", error)
+                throw .system(.link(.read(name)), error)
             }
             return DeviceProbe(device: Device(link: link, holders: holders), queueFlags: queueFlags, inherited: inherited,
                                features: try DeviceFeatures.read(name, system: system),
@@ -234,7 +236,7 @@ extension TapControl {
 
     /// A device in use, probed without adding a queue to it.
     private func probeInUse(_ link: TunLink, opened: () throws(TapError) -> Void) throws(TapError) -> DeviceProbe {
-        let holders = Holders.scan()[link.name] ?? []
+        let holders = Holders.scan(system: system)[link.name] ?? []
         let kernel = try probeKernel(opened: opened)
         return DeviceProbe(device: Device(link: link, holders: holders), queueFlags: nil, inherited: false,
                            features: try DeviceFeatures.read(link.name, system: system), vnetHeaderSize: nil, sendBuffer: nil,

@@ -1,5 +1,8 @@
 import Glibc
 import CTapShim
+import SystemPackage
+import TapSystem
+import TapDataPath
 
 extension Handoff {
     /// The header of the message `send` writes: one line of JSON. The message
@@ -28,21 +31,21 @@ extension Handoff {
         do {
             sent = try passDescriptors(tapFDs + vhostFDs, with: payload, over: socket, system: system)
         } catch {
-            throw error == .EPIPE || error == .ECONNRESET ? .peerClosed(path) : .system("sendmsg", error)
+            throw error == .brokenPipe || error == .connectionReset ? .peerClosed(path) : .system(.sendmsg, error)
         }
         guard sent == payload.count else { throw .peerClosed(path) }
         let ready: CInt
         do {
             ready = try retryingEINTR { system.poll(socket, Int16(POLLIN), timeout) }
         } catch {
-            throw .system("poll", error)
+            throw .system(.poll, error)
         }
         guard ready > 0 else { throw .peerSilent(path, milliseconds: timeout) }
         var answer = [UInt8](repeating: 0, count: 256)
         do {
             _ = try retryingEINTR { answer.withUnsafeMutableBytes { system.recv(socket, $0, CInt(MSG_DONTWAIT)) } }
         } catch {
-            throw error == .ECONNRESET ? .peerClosed(path) : .system("recv", error)
+            throw error == .connectionReset ? .peerClosed(path) : .system(.recv, error)
         }
     }
 
@@ -53,35 +56,35 @@ extension Handoff {
             do {
                 socket = try retryingEINTR { system.socket(AF_UNIX, CInt(type.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0) }
             } catch {
-                throw .system("socket", error)
+                throw .system(.socket, error)
             }
             var error: Errno
             repeat {
                 let status = withUnsafeBytes(of: &address) { system.connect(socket, UnsafeRawBufferPointer(rebasing: $0[...])) }
-                error = status == 0 ? .EISCONN : .current
-            } while error == .EINTR
+                error = status == 0 ? .socketIsConnected : .current
+            } while error == .interrupted
             // Connected now, or by the interrupted call (then the retry says EISCONN).
-            if error == .EISCONN { return socket }
+            if error == .socketIsConnected { return socket }
             _ = system.close(socket)
             switch error {
-            case .EPROTOTYPE: continue
-            case .ENOENT: throw .socketMissing(path)
-            case .ECONNREFUSED:
+            case .protocolWrongTypeForSocket: continue
+            case .noSuchFileOrDirectory: throw .socketMissing(path)
+            case .connectionRefused:
                 // The kernel says the same for a file that is no socket at all.
                 var status = stat()
                 if lstat(path, &status) == 0, status.st_mode & S_IFMT != S_IFSOCK { throw .notASocketFile(path) }
                 throw .socketRefused(path)
-            default: throw .system("connecting to \(path)", error)
+            default: throw .system(.connect(path: path), error)
             }
         }
-        throw .system("connecting to \(path)", .EPROTOTYPE)
+        throw .system(.connect(path: path), .protocolWrongTypeForSocket)
     }
 }
 
 /// One sendmsg of `payload` with `fds` in a single SCM_RIGHTS control message;
 /// MSG_NOSIGNAL, so a closed peer is EPIPE rather than a signal.
 func passDescriptors(_ fds: [CInt], with payload: [UInt8], over socket: CInt, system: SystemCalls) throws(Errno) -> Int {
-    guard !fds.isEmpty, !payload.isEmpty else { throw .EINVAL }
+    guard !fds.isEmpty, !payload.isEmpty else { throw .invalidArgument }
     // struct cmsghdr {size_t len; int level; int type;} then the descriptors, at CMSG_DATA.
     let length = ctap_cmsg_len(fds.count * MemoryLayout<CInt>.size)
     var control: [UInt8] = []

@@ -1,5 +1,8 @@
 import Glibc
 import CTapShim
+import SystemPackage
+import TapSystem
+import TapDataPath
 
 /// The operations on tun/tap devices in the caller's network namespace.
 /// Every system call goes through `system`, which tests may replace.
@@ -75,7 +78,7 @@ public struct TapControl: Sendable {
         let chosen = try select(selection, from: links, missingOK: missingOK)
         let tuns = chosen.compactMap(\.tun)
         let expected = tuns.reduce(Optional(0)) { total, link in total.flatMap { total in link.heldQueues.map { total + $0 } } }
-        let holders = tuns.contains(where: \.mayBeHeld) ? Holders.scan(expecting: expected) : HolderTable()
+        let holders = tuns.contains(where: \.mayBeHeld) ? Holders.scan(expecting: expected, system: system) : HolderTable()
         return chosen.sorted { $0.name < $1.name }.compactMap { link in
             link.tun.map { Device(link: $0, holders: holders[link.name] ?? [], state: LinkState(link, among: links)) }
         }
@@ -114,19 +117,5 @@ public struct TapControl: Sendable {
         guard let link = try socket.link(named: name) else { throw .notFound(name) }
         guard link.tun != nil else { throw .notTunTap(name, kind: link.kind) }
         return link
-    }
-
-    /// The device behind an inherited descriptor (TUNGETIFF), never closing it.
-    public func interface(ofDescriptor fd: CInt) throws(TapError) -> (name: String, flags: TunFlags) {
-        do {
-            return try TunDescriptor(fd, system: system).interface()
-        } catch {
-            switch error {
-            case .EBADF: throw .notOpen(fd: fd)
-            case .EBADFD: throw .unattachedDescriptor(fd: fd)
-            case .ENOTTY, .EINVAL, .EOPNOTSUPP: throw .notTunDescriptor(fd: fd)
-            default: throw .system("TUNGETIFF", error)
-            }
-        }
     }
 }

@@ -1,4 +1,7 @@
 import Glibc
+import SystemPackage
+import TapSystem
+import TapDataPath
 
 /// What a settings command acts on.
 public enum Target: Equatable, Sendable {
@@ -34,7 +37,7 @@ extension TapControl {
         case .name(let name):
             let link = try tunLink(name.value)
             if link.mayBeHeld {
-                throw .inUse(link.name, holders: Holders.scan()[link.name] ?? [])
+                throw .inUse(link.name, holders: Holders.scan(system: system)[link.name] ?? [])
             }
             let device = try attach(link)
             try opened()
@@ -55,16 +58,16 @@ extension TapControl {
             _ = try queue.descriptor.setInterface(link.name, flags: link.attachFlags)
         } catch {
             switch error {
-            case .EBUSY: throw .inUse(link.name, holders: Holders.scan()[link.name] ?? [])
-            case .EPERM: throw .notPermitted(link.name, owner: link.owner, group: link.group)
-            case .EINVAL: throw .identityChanged(link.name)
-            default: throw .system("TUNSETIFF", error)
+            case .resourceBusy: throw .inUse(link.name, holders: Holders.scan(system: system)[link.name] ?? [])
+            case .notPermitted: throw .notPermitted(link.name, owner: link.owner, group: link.group)
+            case .invalidArgument: throw .identityChanged(link.name)
+            default: throw .system(.ioctl(.TUNSETIFF), error)
             }
         }
         let now = try heldLink(queue.descriptor)
         guard now.index == link.index, let tun = now.tun else { throw .identityChanged(link.name) }
         if tun.multiQueue, tun.queues + tun.disabledQueues > 1 {
-            throw .inUse(link.name, holders: Holders.scan(excludingSelf: true)[link.name] ?? [])
+            throw .inUse(link.name, holders: Holders.scan(excludingSelf: true, system: system)[link.name] ?? [])
         }
         return HeldDevice(queue: queue, link: now)
     }
@@ -88,11 +91,12 @@ extension TapControl {
     /// group check, which CAP_NET_ADMIN skips outside helper mode.
     func mayAttach(_ tun: TunLink) throws(TapError) {
         // In helper mode the attach is made without the capability, so the kernel's check applies as it does here.
-        guard policy != nil || !system.netAdminEffective() else { return }
-        var groups = [gid_t](repeating: 0, count: Int(max(getgroups(0, nil), 0)))
-        let count = getgroups(CInt(groups.count), &groups)
-        let uid = policy?.uid ?? geteuid()
-        let inGroup = { (gid: UInt32) in policy?.groups.contains(gid) ?? (gid == getegid() || groups.prefix(Int(max(count, 0))).contains(gid)) }
+        guard policy != nil || !system.privileges.isEffective(.netAdmin) else { return }
+        let ids = system.ids()
+        var groups = [gid_t](repeating: 0, count: Int(max(system.getgroups(UnsafeMutableBufferPointer(start: nil, count: 0)), 0)))
+        let count = groups.withUnsafeMutableBufferPointer { system.getgroups($0) }
+        let uid = policy?.uid ?? ids.euid
+        let inGroup = { (gid: UInt32) in policy?.groups.contains(gid) ?? (gid == ids.egid || groups.prefix(Int(max(count, 0))).contains(gid)) }
         let mine = (tun.owner.map { $0 == uid } ?? true) && (tun.group.map(inGroup) ?? true)
         guard mine else { throw .notPermitted(tun.name, owner: tun.owner, group: tun.group) }
     }
@@ -104,10 +108,10 @@ extension TapControl {
     /// needs CAP_NET_ADMIN, so the same name both times means the same device.
     /// Changes then go to that index, never to a name looked up before.
     func heldLink(_ tun: TunDescriptor) throws(TapError) -> Link {
-        let name = try interface(ofDescriptor: tun.rawValue).name
+        let name = try tun.device().name
         var socket = try RouteSocket(system: system)
         guard let link = try socket.link(named: name), link.tun != nil,
-              try interface(ofDescriptor: tun.rawValue).name.utf8.elementsEqual(name.utf8),
+              try tun.device().name.utf8.elementsEqual(name.utf8),
               link.name.utf8.elementsEqual(name.utf8) else { throw .identityChanged(name) }
         return link
     }

@@ -1,4 +1,7 @@
 import Glibc
+import SystemPackage
+import TapSystem
+import TapDataPath
 
 /// The rules of privileged-helper mode, from /etc/tapctl/acl: which users may
 /// act on which device names and bridges, and the limits on what they may ask
@@ -10,9 +13,6 @@ import Glibc
 /// PATTERN is a shell pattern (fnmatch). A deny that matches wins over any
 /// allow; nothing matching means no. '#' starts a comment.
 public struct AccessList: Equatable, Sendable {
-    /// Where `load` reads the list.
-    public static let path = "/etc/tapctl/acl"
-
     /// Whom a rule applies to: a uid, the members of a gid, or every user.
     public enum Subject: Equatable, Sendable {
         case user(uid_t)
@@ -64,17 +64,17 @@ public struct AccessList: Equatable, Sendable {
         rules = []
         var limitsSet: Set<String> = []
         for (offset, raw) in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
-            func malformed(_ why: String) -> TapError { .accessListMalformed(line: offset + 1, why) }
+            func malformed(_ why: AccessListSyntax) -> TapError { .accessListMalformed(line: offset + 1, why) }
             if raw.contains(UInt8(ascii: "\r")) {
-                throw malformed("a carriage return (CRLF line ending); save the file with Unix line endings")
+                throw malformed(.carriageReturn)
             }
             let line = raw.prefix { $0 != UInt8(ascii: "#") }
             let words = line.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") })
                 .map { String(decoding: $0, as: UTF8.self) }
             guard let first = words.first else { continue }
             if first == "limit" {
-                guard words.count == 3 else { throw malformed("a limit has three words: limit queues|txqueuelen|devices N") }
-                guard !limitsSet.contains(words[1]) else { throw malformed("limit \(words[1]) is given twice") }
+                guard words.count == 3 else { throw malformed(.limitWords) }
+                guard !limitsSet.contains(words[1]) else { throw malformed(.limitTwice(words[1])) }
                 limitsSet.insert(words[1])
                 let value = Accounts.numericID(words[2])
                 switch (words[1], value) {
@@ -82,25 +82,25 @@ public struct AccessList: Equatable, Sendable {
                 case ("txqueuelen", let n?): limits.txQueueLength = n
                 case ("devices", let n?): limits.devices = Int(n)
                 case ("queues", _), ("txqueuelen", _), ("devices", _):
-                    throw malformed("'\(words[2])' is not a valid number of \(words[1])")
+                    throw malformed(.limitValue(limit: words[1], value: words[2]))
                 default:
-                    throw malformed("'\(words[1])' is not queues, txqueuelen or devices")
+                    throw malformed(.unknownLimit(words[1]))
                 }
                 continue
             }
-            guard words.count == 4 else { throw malformed("a rule has four words: allow|deny WHO device|bridge PATTERN") }
-            guard first == "allow" || first == "deny" else { throw malformed("'\(first)' is not allow, deny or limit") }
+            guard words.count == 4 else { throw malformed(.ruleWords) }
+            guard first == "allow" || first == "deny" else { throw malformed(.unknownVerb(first)) }
             let subject: Subject
             if words[1] == "all" {
                 subject = .all
             } else if words[1].hasPrefix("user:") {
-                do { subject = .user(try Accounts.userID(String(words[1].dropFirst(5)))) } catch { throw malformed("no user '\(words[1].dropFirst(5))'") }
+                do { subject = .user(try Accounts.userID(String(words[1].dropFirst(5)))) } catch { throw malformed(.noUser(String(words[1].dropFirst(5)))) }
             } else if words[1].hasPrefix("group:") {
-                do { subject = .group(try Accounts.groupID(String(words[1].dropFirst(6)))) } catch { throw malformed("no group '\(words[1].dropFirst(6))'") }
+                do { subject = .group(try Accounts.groupID(String(words[1].dropFirst(6)))) } catch { throw malformed(.noGroup(String(words[1].dropFirst(6)))) }
             } else {
-                throw malformed("'\(words[1])' is not user:NAME, group:NAME or all")
+                throw malformed(.unknownSubject(words[1]))
             }
-            guard let object = Object(rawValue: words[2]) else { throw malformed("'\(words[2])' is not device or bridge") }
+            guard let object = Object(rawValue: words[2]) else { throw malformed(.unknownObject(words[2])) }
             rules.append(Rule(allow: first == "allow", subject: subject, object: object, pattern: words[3]))
         }
     }
@@ -114,12 +114,12 @@ public struct AccessList: Equatable, Sendable {
     /// owned by root and writable by nobody else, in directories owned by root
     /// and writable by nobody else, every one opened without following a
     /// symbolic link. Anything else, or no file, allows nothing.
-    public static func load(_ path: String = path) throws(TapError) -> AccessList {
-        let fd = try openTrusted(path)
-        defer { close(fd) }
+    public static func load(_ path: String, system: SystemCalls = .live) throws(TapError) -> AccessList {
+        let fd = try openTrusted(path, system: system)
+        defer { _ = system.close(fd) }
         let bytes: [UInt8]
         do {
-            bytes = try TextFile.bytes(descriptor: fd)
+            bytes = try TextFile.bytes(descriptor: fd, system: system)
         } catch {
             throw .accessListMissing(error)
         }
@@ -128,58 +128,58 @@ public struct AccessList: Equatable, Sendable {
 
     /// Walks `path` from "/" with openat and O_NOFOLLOW, checking each step
     /// on the descriptor it opened, so no step can be swapped after its check.
-    private static func openTrusted(_ path: String) throws(TapError) -> CInt {
+    private static func openTrusted(_ path: String, system: SystemCalls) throws(TapError) -> CInt {
         var components = path.split(separator: "/").map(String.init)
         let file = components.removeLast()
-        var directory = try openChecked(AT_FDCWD, "/", shown: "/", directory: true)
+        var directory = try openChecked(AT_FDCWD, "/", shown: "/", directory: true, system: system)
         var shown = ""
         for component in components {
             shown += "/" + component
             let next: CInt
             do {
-                next = try openChecked(directory, component, shown: shown, directory: true)
+                next = try openChecked(directory, component, shown: shown, directory: true, system: system)
             } catch {
-                close(directory)
+                _ = system.close(directory)
                 throw error
             }
-            close(directory)
+            _ = system.close(directory)
             directory = next
         }
-        defer { close(directory) }
-        return try openChecked(directory, file, shown: path, directory: false)
+        defer { _ = system.close(directory) }
+        return try openChecked(directory, file, shown: path, directory: false, system: system)
     }
 
-    private static func openChecked(_ parent: CInt, _ name: String, shown: String, directory: Bool) throws(TapError) -> CInt {
+    private static func openChecked(_ parent: CInt, _ name: String, shown: String, directory: Bool,
+                                    system: SystemCalls) throws(TapError) -> CInt {
         // O_NONBLOCK: a FIFO put in the file's place must not hang the helper.
         let flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (directory ? O_DIRECTORY : 0)
         let fd: CInt
         do {
-            fd = try retryingEINTR { openat(parent, name, flags) }
+            fd = try retryingEINTR { system.openat(parent, name, flags) }
         } catch {
             switch error {
-            case .ELOOP: throw .accessListInsecure(shown, "is a symbolic link")
-            case .ENOTDIR: throw .accessListInsecure(shown, "is not a directory")
+            case .tooManySymbolicLinkLevels: throw .accessListInsecure(shown, .symbolicLink)
+            case .notDirectory: throw .accessListInsecure(shown, .notDirectory)
             default: throw .accessListMissing(error)
             }
         }
         var status = stat()
-        guard fstat(fd, &status) == 0 else {
+        guard system.fstat(fd, &status) == 0 else {
             let error = Errno.current
-            close(fd)
+            _ = system.close(fd)
             throw .accessListMissing(error)
         }
-        let problem: String? = if !directory && status.st_mode & S_IFMT != S_IFREG {
-            "is not a regular file"
+        let problem: AccessListFlaw? = if !directory && status.st_mode & S_IFMT != S_IFREG {
+            .notRegularFile
         } else if status.st_uid != 0 {
-            "is owned by uid \(status.st_uid), not root"
+            .notOwnedByRoot(uid: status.st_uid)
         } else if status.st_mode & 0o022 != 0 {
-            "is writable by " + (status.st_mode & 0o002 != 0 ? "every user" : "its group")
-                + " (mode " + String(status.st_mode & 0o7777, radix: 8) + ")"
+            .writable(byEveryone: status.st_mode & 0o002 != 0, mode: status.st_mode & 0o7777)
         } else {
             nil
         }
         if let problem {
-            close(fd)
+            _ = system.close(fd)
             throw .accessListInsecure(shown, problem)
         }
         return fd

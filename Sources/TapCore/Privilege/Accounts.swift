@@ -1,4 +1,7 @@
 import Glibc
+import SystemPackage
+import TapSystem
+import TapDataPath
 
 /// Users and groups by name or number, through the C library (and so NSS).
 public enum Accounts {

@@ -1,4 +1,7 @@
 import Glibc
+import SystemPackage
+import TapSystem
+import TapDataPath
 
 extension TapControl {
     /// What QEMU's `-netdev bridge` asks of its helper: a new tap (named by the
@@ -25,10 +28,10 @@ extension TapControl {
             _ = try passDescriptors([device.queue.descriptor.rawValue], with: [0], over: socket, system: system)
         } catch {
             switch error {
-            case .EBADF: throw .notOpen(fd: socket)
-            case .ENOTSOCK: throw .notASocket(fd: socket)
-            case .EPIPE, .ECONNRESET, .ECONNREFUSED: throw .peerClosed("fd \(socket)")
-            default: throw .system("sendmsg", error)
+            case .badFileDescriptor: throw .notOpen(fd: socket)
+            case .notSocket: throw .notASocket(fd: socket)
+            case .brokenPipe, .connectionReset, .connectionRefused: throw .peerClosed("fd \(socket)")
+            default: throw .system(.sendmsg, error)
             }
         }
         return device.name

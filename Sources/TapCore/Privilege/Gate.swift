@@ -1,34 +1,8 @@
 import Glibc
-import CLibcap
 import CTapShim
-
-/// Raising a capability into the effective set and lowering it again. Its
-/// functions are private to this file, so the gate below is the only code in
-/// TapCore that can raise one: a rule the compiler keeps, not a convention.
-/// Tests substitute one through `SystemCalls.capabilities`.
-public struct CapabilityRaiser: Sendable {
-    fileprivate let netAdmin: @Sendable (_ on: Bool) -> CInt
-    fileprivate let sysAdmin: @Sendable (_ on: Bool) -> CInt
-
-    /// A raiser of CAP_NET_ADMIN and CAP_SYS_ADMIN: each closure raises (true) or
-    /// lowers (false) its capability, -1 with errno set when it cannot.
-    public init(netAdmin: @escaping @Sendable (_ on: Bool) -> CInt, sysAdmin: @escaping @Sendable (_ on: Bool) -> CInt) {
-        self.netAdmin = netAdmin
-        self.sysAdmin = sysAdmin
-    }
-
-    /// libcap's, on the calling thread (tapctl has one).
-    public static let live = CapabilityRaiser(netAdmin: { setEffective(CAP_NET_ADMIN, $0) },
-                                              sysAdmin: { setEffective(CAP_SYS_ADMIN, $0) })
-}
-
-private func setEffective(_ capability: cap_value_t, _ on: Bool) -> CInt {
-    guard let current = cap_get_proc() else { return -1 }
-    defer { cap_free(UnsafeMutableRawPointer(current)) }
-    var value = [capability]
-    guard cap_set_flag(current, CAP_EFFECTIVE, 1, &value, on ? CAP_SET : CAP_CLEAR) == 0 else { return -1 }
-    return cap_set_proc(current)
-}
+import SystemPackage
+@_spi(Gate) import TapSystem
+import TapDataPath
 
 /// A privileged change, described before it is made: which device, the state
 /// it ends in, and what it does to a bridge. The gate authorizes the whole
@@ -70,7 +44,7 @@ struct Gate {
     /// Runs `body` with CAP_NET_ADMIN effective, once `change` is authorized.
     func withNetAdmin<T>(_ change: PrivilegedChange, _ body: () throws(TapError) -> T) throws(TapError) -> T {
         try authorize(change)
-        return try raised(system.capabilities.netAdmin, effective: system.netAdminEffective(), "CAP_NET_ADMIN", body)
+        return try raised(.netAdmin, body)
     }
 
     /// Runs `body` with CAP_SYS_ADMIN effective (setns and unshare), once
@@ -78,28 +52,29 @@ struct Gate {
     /// kernel's refusal.
     func withSysAdmin<T>(_ change: PrivilegedChange, _ body: () throws(TapError) -> T) throws(TapError) -> T {
         try authorize(change)
-        return try raised(system.capabilities.sysAdmin, effective: system.sysAdminEffective(), "CAP_SYS_ADMIN", body)
+        return try raised(.sysAdmin, body)
     }
 
     /// Whether CAP_SYS_ADMIN is effective or can be raised: whether this
     /// process can make and leave a network namespace of its own.
     func canEnterNamespaces() -> Bool {
-        guard !system.sysAdminEffective() else { return true }
-        guard system.capabilities.sysAdmin(true) == 0 else { return false }
-        return system.capabilities.sysAdmin(false) == 0
+        let privileges = system.privileges
+        guard !privileges.isEffective(.sysAdmin) else { return true }
+        guard privileges.setEffective(.sysAdmin, true) == 0 else { return false }
+        return privileges.setEffective(.sysAdmin, false) == 0
     }
 
-    private func raised<T>(_ raise: @Sendable (Bool) -> CInt, effective: Bool, _ name: String,
-                           _ body: () throws(TapError) -> T) throws(TapError) -> T {
+    private func raised<T>(_ capability: Capability, _ body: () throws(TapError) -> T) throws(TapError) -> T {
+        let privileges = system.privileges
         // Effective already (root), or not permitted (an ordinary user): nothing to raise.
-        guard !effective, raise(true) == 0 else { return try body() }
+        guard !privileges.isEffective(capability), privileges.setEffective(capability, true) == 0 else { return try body() }
         let result: Result<T, TapError>
         do {
             result = .success(try body())
         } catch {
             result = .failure(error)
         }
-        guard raise(false) == 0 else { throw .capabilities("lowering \(name)", .current) }
+        guard privileges.setEffective(capability, false) == 0 else { throw .capabilities(.lowering(capability), .current) }
         return try result.get()
     }
 
@@ -130,7 +105,7 @@ struct Gate {
         var socket = try RouteSocket(system: system)
         let made = try socket.links().filter { $0.alias == Self.maker(policy.uid) && $0.index != index }.count
         guard made < policy.limits.devices else {
-            throw .accessDenied(name, "tapctl made \(made) devices for you already, and \(AccessList.path) allows \(policy.limits.devices)")
+            throw .accessDenied(name, .deviceLimit(made: made, allowed: policy.limits.devices))
         }
     }
 
@@ -165,25 +140,21 @@ struct Gate {
         for bridge in rules {
             let others = links.filter { $0.master == bridge.index && $0.index != device.index }
             if others.isEmpty && (settings.bridge != nil || settings.mtu != nil || settings.mac != nil) {
-                throw .accessDenied(device.name, "\(device.name) would be bridge \(bridge.name)'s only port, and a bridge takes "
-                                    + "its only port's address and MTU; in privileged-helper mode a bridge needs another port first")
+                throw .accessDenied(device.name, .onlyPort(bridge: bridge.name))
             }
             let mtu = settings.mtu ?? device.mtu ?? LinkSettings.defaultMTU
             if let bridgeMTU = bridge.mtu, mtu < bridgeMTU {
-                throw .accessDenied(device.name, "MTU \(mtu) is below bridge \(bridge.name)'s \(bridgeMTU), "
-                                    + "and in privileged-helper mode a port cannot lower its bridge's MTU")
+                throw .accessDenied(device.name, .mtuBelowBridge(mtu, bridge: bridge.name, bridgeMTU: bridgeMTU))
             }
             // A bridge whose MTU follows its ports has the lowest of theirs: a port at that MTU that
             // no other port shares holds it down, and raising it would raise the bridge.
             if let bridgeMTU = bridge.mtu, settings.bridge == nil, mtu > bridgeMTU, device.mtu == bridgeMTU,
                !others.contains(where: { $0.mtu == bridgeMTU }) {
-                throw .accessDenied(device.name, "raising \(device.name)'s MTU would raise bridge \(bridge.name)'s, "
-                                    + "and in privileged-helper mode a port cannot change its bridge's MTU")
+                throw .accessDenied(device.name, .raisesBridgeMTU(bridge: bridge.name))
             }
             let address = settings.mac?.bytes ?? device.address
             if address != MACAddress.bridgePort.bytes && (settings.mac != nil || settings.bridge != nil) {
-                throw .accessDenied(device.name, "in privileged-helper mode a bridge port's address is \(MACAddress.bridgePort), "
-                                    + "so that it never becomes bridge \(bridge.name)'s")
+                throw .accessDenied(device.name, .portAddress(required: MACAddress.bridgePort, bridge: bridge.name))
             }
         }
     }

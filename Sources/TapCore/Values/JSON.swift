@@ -1,3 +1,6 @@
+import SystemPackage
+import TapSystem
+import TapDataPath
 /// A JSON value with ordered object keys, so output is stable byte for byte.
 /// Everything tapctl writes as JSON goes through it: `--json`, batch lines,
 /// and the header `send` writes, so every string is escaped one way.

@@ -1,5 +1,7 @@
 import Glibc
 import CTapShim
+import SystemPackage
+import TapSystem
 
 /// The queues of one device, owned together: closed when this value goes.
 /// They share the device's header size (`TapQueue.headerSize`), so a size
@@ -11,7 +13,7 @@ public struct TapQueues: ~Copyable {
     private let shared: SharedHeaderSize
     private let system: SystemCalls
 
-    init(_ descriptors: [CInt], system: SystemCalls) throws(TapError) {
+    package init(_ descriptors: [CInt], system: SystemCalls) throws(TapError) {
         self.system = system
         do {
             // Adopted once to read the header size; the rest share it.
@@ -32,12 +34,12 @@ public struct TapQueues: ~Copyable {
     /// How many queues there are.
     public var count: Int { descriptors.count }
 
-    /// The raw descriptors, in order, for a poll or epoll loop; still owned here.
-    public var fileDescriptors: [CInt] { descriptors }
+    /// The descriptors, in order, for a poll or epoll loop; still owned here.
+    public var fileDescriptors: [FileDescriptor] { descriptors.map(FileDescriptor.init(rawValue:)) }
 
     /// Runs `body` with queue `index` (0 ..< count), borrowed: it stays owned here.
     public func withQueue<R>(at index: Int, _ body: (borrowing TapQueue) throws(TapError) -> R) throws(TapError) -> R {
-        guard descriptors.indices.contains(index) else { throw .invalidSetting("no queue \(index) of \(count)") }
+        guard descriptors.indices.contains(index) else { throw .noQueue(index: index, count: count) }
         let queue = TapQueue(borrowing: descriptors[index], sharing: shared, system: system)
         return try body(queue)
     }
@@ -52,22 +54,23 @@ public struct ReceivedHandoff: ~Copyable {
     /// The queues, owned.
     public let queues: TapQueues
     /// One /dev/vhost-net descriptor a queue, or none; closed with this value.
-    public let vhostDescriptors: [CInt]
+    public var vhostDescriptors: [FileDescriptor] { vhost.map(FileDescriptor.init(rawValue:)) }
+    private let vhost: [CInt]
     private let system: SystemCalls
 
-    init(name: String, queues: consuming TapQueues, vhost: [CInt], system: SystemCalls) {
+    package init(name: String, queues: consuming TapQueues, vhost: [CInt], system: SystemCalls) {
         self.name = name
         self.queues = queues
-        self.vhostDescriptors = vhost
+        self.vhost = vhost
         self.system = system
     }
 
     deinit {
-        for fd in vhostDescriptors { _ = system.close(fd) }
+        for fd in vhost { _ = system.close(fd) }
     }
 }
 
-extension TapControl {
+extension ReceivedHandoff {
     /// Receives one handoff of `tapctl send` on the connected Unix socket
     /// `socket` (one accepted from a listener): its header line
     /// (`{"version":1,"ifname":...,"tap_fds":N,"vhost_fds":M}`) and its
@@ -75,28 +78,27 @@ extension TapControl {
     /// back (the version, the counts, each queue attached to one device);
     /// on any failure every descriptor received is closed. The sender waits
     /// for an answer or for the connection to close: close `socket` after.
-    public func receiveHandoff(on socket: CInt) throws(TapError) -> ReceivedHandoff {
-        let (count, payload, received) = receiveMessage(on: socket, system: system)
+    public static func receive(on socket: FileDescriptor, system: SystemCalls = .live) throws(TapError) -> ReceivedHandoff {
+        let (count, payload, received) = receiveMessage(on: socket.rawValue, system: system)
         func refuse(_ error: TapError) -> TapError {
             for fd in received { _ = system.close(fd) }
             return error
         }
-        guard count > 0 else { throw refuse(count == 0 ? .peerClosed("the socket") : .system("recvmsg", .current)) }
+        guard count > 0 else { throw refuse(count == 0 ? .peerClosed("the socket") : .system(.recvmsg, .current)) }
         let text = String(decoding: payload.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
         guard let header = HandoffHeader(text), header.version == 1 else {
-            throw refuse(.invalidSetting("not a tapctl send header (version 1): \(text)"))
+            throw refuse(.malformedHandoff(.notAHeader(text)))
         }
         guard header.tapFDs >= 1, received.count == header.tapFDs + header.vhostFDs else {
-            throw refuse(.invalidSetting("the header announces \(header.tapFDs) queues and \(header.vhostFDs) vhost-net descriptors, "
-                                         + "and \(received.count) came"))
+            throw refuse(.malformedHandoff(.countMismatch(queues: header.tapFDs, vhost: header.vhostFDs, received: received.count)))
         }
         let taps = Array(received.prefix(header.tapFDs)), vhost = Array(received.dropFirst(header.tapFDs))
         // Every queue must be a queue of one and the same device.
         let name: String
         do throws(TapError) {
-            let names = try taps.map { (fd) throws(TapError) in try interface(ofDescriptor: fd).name }
+            let names = try taps.map { (fd) throws(TapError) in try TunDescriptor(fd, system: system).device().name }
             guard let first = names.first, names.allSatisfy({ NameBytes($0) == NameBytes(first) }) else {
-                throw TapError.invalidSetting("the queues belong to different devices: \(names.joined(separator: ", "))")
+                throw TapError.malformedHandoff(.differentDevices(names))
             }
             name = first
         } catch {
@@ -115,11 +117,11 @@ extension TapControl {
 
 /// The header line of a handoff: a flat JSON object of strings and numbers,
 /// read without Foundation.
-struct HandoffHeader {
-    var version = 0, tapFDs = 0, vhostFDs = 0
-    var name = ""
+package struct HandoffHeader {
+    package var version = 0, tapFDs = 0, vhostFDs = 0
+    package var name = ""
 
-    init?(_ text: String) {
+    package init?(_ text: String) {
         var scalars = Array(text.unicodeScalars)[...]
         func skipSpace() { while let first = scalars.first, first == " " || first == "\t" { scalars.removeFirst() } }
         func take(_ scalar: Unicode.Scalar) -> Bool {
@@ -178,7 +180,7 @@ struct HandoffHeader {
 /// One recvmsg on a Unix socket: how many bytes came (negative with errno
 /// set), those bytes, and every descriptor of its SCM_RIGHTS messages
 /// (close-on-exec), which are the caller's to close, even with an error.
-func receiveMessage(on socket: CInt, system: SystemCalls) -> (count: Int, payload: [UInt8], fds: [CInt]) {
+package func receiveMessage(on socket: CInt, system: SystemCalls) -> (count: Int, payload: [UInt8], fds: [CInt]) {
     var payload = [UInt8](repeating: 0, count: 4096)
     var control = [UInt8](repeating: 0, count: ctap_cmsg_space(512 * MemoryLayout<CInt>.size))
     var received: [CInt] = []

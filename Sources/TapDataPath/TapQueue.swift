@@ -1,5 +1,7 @@
 import Glibc
 import Synchronization
+import SystemPackage
+import TapSystem
 
 /// One queue of a tun/tap device, as a VMM holds it: an owned descriptor of
 /// /dev/net/tun, closed when the value goes out of scope unless `release()`
@@ -19,7 +21,7 @@ public struct TapQueue: ~Copyable {
     /// device this process got from one `Handoff`, or through `openAnother`,
     /// shares one, so a size set through any of them is the size all of them
     /// parse with, without a system call per frame.
-    let shared: SharedHeaderSize
+    package let shared: SharedHeaderSize
 
     /// The bytes of virtio-net header before each frame: the device's header
     /// size when the queue has IFF_VNET_HDR, else 0. Read when the first
@@ -33,7 +35,7 @@ public struct TapQueue: ~Copyable {
         try self.init(system: system, sharing: SharedHeaderSize(0))
     }
 
-    init(system: SystemCalls, sharing: SharedHeaderSize) throws(TapError) {
+    package init(system: SystemCalls, sharing: SharedHeaderSize) throws(TapError) {
         shared = sharing
         do {
             let fd = try retryingEINTR { system.open("/dev/net/tun", O_RDWR | O_CLOEXEC) }
@@ -47,12 +49,12 @@ public struct TapQueue: ~Copyable {
     /// Unix socket, say): it is closed with this value. Reads the queue's
     /// flags and header size; throws `notOpen`, `notTunDescriptor` or
     /// `unattachedDescriptor` (and leaves `fd` open) when it is no such queue.
-    public init(adopting fd: CInt, system: SystemCalls = .live) throws(TapError) {
-        try self.init(adopting: fd, sharing: nil, system: system)
+    public init(adopting fd: FileDescriptor, system: SystemCalls = .live) throws(TapError) {
+        try self.init(adopting: fd.rawValue, sharing: nil, system: system)
     }
 
     /// A view of `fd`, which stays its owner's (`TapQueues`): never closed here.
-    init(borrowing fd: CInt, sharing: SharedHeaderSize, system: SystemCalls) {
+    package init(borrowing fd: CInt, sharing: SharedHeaderSize, system: SystemCalls) {
         descriptor = TunDescriptor(fd, system: system)
         shared = sharing
         owned = false
@@ -60,24 +62,24 @@ public struct TapQueue: ~Copyable {
 
     /// Adopts `fd`, sharing the header size of queues of the same device
     /// adopted before it (nil: reads it from the device).
-    init(adopting fd: CInt, sharing: SharedHeaderSize?, system: SystemCalls) throws(TapError) {
+    package init(adopting fd: CInt, sharing: SharedHeaderSize?, system: SystemCalls) throws(TapError) {
         let tun = TunDescriptor(fd, system: system)
         if let sharing {
             shared = sharing
         } else {
-            let flags = try TapControl(system: system).interface(ofDescriptor: fd).flags
+            let flags = try tun.device().flags
             shared = SharedHeaderSize(flags.contains(.vnetHdr) ? try Self.vnetHeaderSize(tun) : 0)
         }
         descriptor = tun
     }
 
-    /// The raw descriptor, for poll, epoll or another program.
-    public var fileDescriptor: CInt { descriptor.rawValue }
+    /// The descriptor, for poll, epoll or another program; still owned here.
+    public var fileDescriptor: FileDescriptor { FileDescriptor(rawValue: descriptor.rawValue) }
 
     /// Gives up ownership: the descriptor stays open and is the caller's to close.
-    public consuming func release() -> CInt {
+    public consuming func release() -> FileDescriptor {
         owned = false
-        return descriptor.rawValue
+        return FileDescriptor(rawValue: descriptor.rawValue)
     }
 
     deinit {
@@ -90,7 +92,7 @@ public struct TapQueue: ~Copyable {
         do {
             return try tun.vnetHeaderSize()
         } catch {
-            throw .system("TUNGETVNETHDRSZ", error)
+            throw .system(.ioctl(.TUNGETVNETHDRSZ), error)
         }
     }
 }
@@ -101,17 +103,17 @@ public struct TapQueue: ~Copyable {
 extension TapQueue {
     /// The device the queue belongs to and its flags (TUNGETIFF).
     public func interface() throws(TapError) -> (name: String, flags: TunFlags) {
-        try TapControl(system: descriptor.system).interface(ofDescriptor: fileDescriptor)
+        try descriptor.device()
     }
 
     /// Reads one frame, virtio-net header included, into `buffer`; returns its length.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(TapError) -> Int? {
-        try transfer("read") { descriptor.system.read(fileDescriptor, buffer) }
+        try transfer(.read) { descriptor.system.read(descriptor.rawValue, buffer) }
     }
 
     /// Writes one frame, virtio-net header included; returns the bytes written.
     public func write(_ frame: UnsafeRawBufferPointer) throws(TapError) -> Int? {
-        try transfer("write") { descriptor.system.write(fileDescriptor, frame) }
+        try transfer(.write) { descriptor.system.write(descriptor.rawValue, frame) }
     }
 
     /// Reads one frame scattered over `buffers`, in order (readv).
@@ -120,7 +122,7 @@ extension TapQueue {
             for (index, buffer) in buffers.enumerated() {
                 vectors[index] = iovec(iov_base: buffer.baseAddress, iov_len: buffer.count)
             }
-            return try transfer("readv") { descriptor.system.readv(fileDescriptor, UnsafeBufferPointer(vectors)) }
+            return try transfer(.readv) { descriptor.system.readv(descriptor.rawValue, UnsafeBufferPointer(vectors)) }
         }
     }
 
@@ -130,7 +132,7 @@ extension TapQueue {
             for (index, buffer) in buffers.enumerated() {
                 vectors[index] = iovec(iov_base: UnsafeMutableRawPointer(mutating: buffer.baseAddress), iov_len: buffer.count)
             }
-            return try transfer("writev") { descriptor.system.writev(fileDescriptor, UnsafeBufferPointer(vectors)) }
+            return try transfer(.writev) { descriptor.system.writev(descriptor.rawValue, UnsafeBufferPointer(vectors)) }
         }
     }
 
@@ -144,8 +146,8 @@ extension TapQueue {
     public func receive(into frame: UnsafeMutableRawBufferPointer) throws(TapError) -> (header: VirtioNetHeader?, length: Int)? {
         try withVectors(frame, sentinel: true) { (header, vectors) throws(TapError) in
             // Without IFF_VNET_HDR the header's iovec is empty.
-            guard let received = try transfer("readv", { descriptor.system.readv(fileDescriptor, vectors) }) else { return nil }
-            guard received >= headerSize else { throw .system("readv: a frame shorter than its virtio-net header", .EIO) }
+            guard let received = try transfer(.readv, { descriptor.system.readv(descriptor.rawValue, vectors) }) else { return nil }
+            guard received >= headerSize else { throw .malformedHeader(.frameShorterThanHeader(received)) }
             guard received - headerSize <= frame.count else { throw .frameTruncated(capacity: frame.count) }
             return (headerSize > 0 ? try VirtioNetHeader(bytes: UnsafeRawBufferPointer(header)) : nil, received - headerSize)
         }
@@ -157,7 +159,7 @@ extension TapQueue {
         guard headerSize > 0 else { return try write(frame) }
         return try withVectors(UnsafeMutableRawBufferPointer(mutating: frame)) { (bytes, vectors) throws(TapError) in
             header.encode(into: bytes)
-            return try transfer("writev") { descriptor.system.writev(fileDescriptor, vectors) }.map { max(0, $0 - headerSize) }
+            return try transfer(.writev) { descriptor.system.writev(descriptor.rawValue, vectors) }.map { max(0, $0 - headerSize) }
         }
     }
 
@@ -201,12 +203,12 @@ extension TapQueue {
     }
 
     /// One read or write: retried on EINTR, nil on EAGAIN.
-    private func transfer(_ call: String, _ body: () -> Int) throws(TapError) -> Int? {
+    private func transfer(_ call: SystemOperation, _ body: () -> Int) throws(TapError) -> Int? {
         while true {
             let count = body()
             if count >= 0 { return count }
             let error = Errno.current
-            if error == .EINTR { continue }
+            if error == .interrupted { continue }
             if error.rawValue == EAGAIN { return nil }
             throw .system(call, error)
         }
@@ -215,9 +217,9 @@ extension TapQueue {
     /// O_NONBLOCK on or off: reads and writes then return nil rather than wait.
     public func setNonBlocking(_ on: Bool) throws(TapError) {
         let system = descriptor.system
-        let flags = system.fcntl(fileDescriptor, F_GETFL, 0)
-        guard flags >= 0, system.fcntl(fileDescriptor, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK) >= 0 else {
-            throw .system("fcntl O_NONBLOCK", .current)
+        let flags = system.fcntl(descriptor.rawValue, F_GETFL, 0)
+        guard flags >= 0, system.fcntl(descriptor.rawValue, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK) >= 0 else {
+            throw .system(.nonBlocking, .current)
         }
     }
 }
@@ -228,7 +230,10 @@ extension TapQueue {
     /// Replaces the device's offloads (TUNSETOFFLOAD) and returns those in
     /// force; see `TapControl.setOffloads` for the rules and errors.
     public func setOffloads(_ offloads: Offloads) throws(TapError) -> Offloads {
-        try TapControl(system: descriptor.system).setOffloads(offloads, on: descriptor)
+        let locator = DeviceLocator(system: descriptor.system)
+        return try locator.inDeviceNamespace(of: descriptor, orAsItIs: true) { (device) throws(TapError) in
+            try descriptor.applyOffloads(offloads, device: device)
+        }
     }
 
     /// The device's virtio-net header size (TUNGETVNETHDRSZ).
@@ -239,7 +244,7 @@ extension TapQueue {
     /// Sets the device's virtio-net header size (10, 12, 20 or 24); `headerSize`
     /// follows, on this queue and every queue that shares it.
     public func setVnetHeaderSize(_ size: Int) throws(TapError) {
-        let size = try TapControl(system: descriptor.system).setVnetHeaderSize(size, on: descriptor)
+        let size = try descriptor.applyVnetHeaderSize(size)
         if headerSize > 0 { shared.bytes.store(size, ordering: .relaxed) }
     }
 
@@ -248,19 +253,19 @@ extension TapQueue {
         do {
             return try descriptor.sendBuffer()
         } catch {
-            throw .system("TUNGETSNDBUF", error)
+            throw .system(.ioctl(.TUNGETSNDBUF), error)
         }
     }
 
     /// Sets the send buffer of the device's queues open now (TUNSETSNDBUF); returns it.
     public func setSendBuffer(_ bytes: Int) throws(TapError) -> Int {
-        try TapControl(system: descriptor.system).setSendBuffer(bytes, on: descriptor)
+        try descriptor.applySendBuffer(bytes)
     }
 
     /// Enables or disables this queue of a multiqueue device (TUNSETQUEUE); a
     /// detached queue stays open but carries no frames.
     public func setAttached(_ attached: Bool) throws(TapError) {
-        _ = try TapControl(system: descriptor.system).setQueue(attached: attached, fd: fileDescriptor)
+        try descriptor.applyQueue(attached: attached, device: DeviceLocator(system: descriptor.system).identify(descriptor).device)
     }
 
     /// Another queue of the same multiqueue device, with the same flags: for a
@@ -275,7 +280,7 @@ extension TapQueue {
     /// by name here and then proven to be on this queue's device, or closed
     /// with `namespaceUnverified`.
     public func openAnother() throws(TapError) -> TapQueue {
-        try TapControl(system: descriptor.system).inDeviceNamespace(of: descriptor, orAsItIs: true) { (device) throws(TapError) in
+        try DeviceLocator(system: descriptor.system).inDeviceNamespace(of: descriptor, orAsItIs: true) { (device) throws(TapError) in
             guard device.flags.contains(.multiQueue) else { throw .notMultiQueue(device.name, queues: 2) }
             switch device.namespace {
             case .current:
@@ -297,9 +302,9 @@ extension TapQueue {
             _ = try queue.descriptor.setInterface(device.name, flags: device.flags.subtracting([.detachQueue, .attachQueue, .persist]))
         } catch {
             switch error {
-            case .EPERM: throw .notPermitted(device.name, owner: nil, group: nil)
-            case .E2BIG: throw .tooManyQueues(device.name, queues: 257)
-            default: throw .system("TUNSETIFF", error)
+            case .notPermitted: throw .notPermitted(device.name, owner: nil, group: nil)
+            case .argListTooLong: throw .tooManyQueues(device.name, queues: 257)
+            default: throw .system(.ioctl(.TUNSETIFF), error)
             }
         }
         return queue
@@ -311,7 +316,7 @@ extension TapQueue {
     /// one device. Each device's flag is put back at once. The flag changes
     /// nothing on a little-endian host, where legacy headers are little-endian
     /// anyway; on a big-endian one it would, for that moment.
-    func isOnTheSameDevice(as other: borrowing TapQueue) throws(TapError) -> Bool {
+    package func isOnTheSameDevice(as other: borrowing TapQueue) throws(TapError) -> Bool {
         do throws(Errno) {
             let ours = try descriptor.vnetLittleEndian(), theirs = try other.descriptor.vnetLittleEndian()
             try other.descriptor.setVnetLittleEndian(!ours)
@@ -319,17 +324,17 @@ extension TapQueue {
             try other.descriptor.setVnetLittleEndian(theirs)
             return seen != ours
         } catch {
-            throw .system("comparing devices (TUNSETVNETLE)", error)
+            throw .system(.compareDevices, error)
         }
     }
 }
 
 /// The header size the queues of one device share: a device-wide setting
 /// read on every frame, so an atomic rather than a lock.
-final class SharedHeaderSize: Sendable {
-    let bytes: Atomic<Int>
+package final class SharedHeaderSize: Sendable {
+    package let bytes: Atomic<Int>
 
-    init(_ bytes: Int) {
+    package init(_ bytes: Int) {
         self.bytes = Atomic(bytes)
     }
 }

@@ -1,3 +1,5 @@
+import SystemPackage
+import TapSystem
 /// A network interface name or `%d` template, checked the way the kernel's
 /// dev_valid_name() and dev_alloc_name() check it, before any system call.
 public struct InterfaceName: Hashable, Sendable, CustomStringConvertible {
@@ -86,10 +88,10 @@ public struct InterfaceName: Hashable, Sendable, CustomStringConvertible {
 /// A device name as the kernel keeps it, bytes, for comparing and hashing:
 /// Swift's String compares by canonical equivalence, under which "é" (NFC)
 /// and "e" with U+0301 (NFD) are one string, while the kernel has two devices.
-struct NameBytes: Hashable {
-    let bytes: [UInt8]
+package struct NameBytes: Hashable {
+    package let bytes: [UInt8]
 
-    init(_ name: String) {
+    package init(_ name: String) {
         bytes = Array(name.utf8)
     }
 }

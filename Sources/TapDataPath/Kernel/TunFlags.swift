@@ -1,10 +1,12 @@
 import CTapShim
+import SystemPackage
+import TapSystem
 
 /// Layer 3 (tun) or layer 2 (tap).
 public enum TunMode: String, Sendable, CaseIterable {
     case tun, tap
 
-    var flag: TunFlags { self == .tun ? .tun : .tap }
+    package var flag: TunFlags { self == .tun ? .tun : .tap }
 }
 
 /// The `ifr_flags` bits of TUNSETIFF and TUNGETIFF (include/uapi/linux/if_tun.h).
@@ -40,7 +42,7 @@ public struct TunFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
     public static let tunExcl = TunFlags(rawValue: UInt16(IFF_TUN_EXCL))
 
     /// Names in bit order, as the kernel's headers spell them without the IFF_ prefix.
-    static let names: [(TunFlags, String)] = [
+    package static let names: [(TunFlags, String)] = [
         (.tun, "tun"), (.tap, "tap"), (.napi, "napi"), (.napiFrags, "napi_frags"),
         (.noCarrier, "no_carrier"), (.multiQueue, "multi_queue"), (.attachQueue, "attach_queue"),
         (.detachQueue, "detach_queue"), (.persist, "persist"), (.noPI, "no_pi"),

@@ -1,3 +1,5 @@
+import SystemPackage
+import TapSystem
 /// The TUNSETOFFLOAD bits (TUN_F_*): what the kernel may hand this tap without
 /// finishing it first, i.e. the guest's receive offloads.
 public struct Offloads: OptionSet, Hashable, Sendable, CustomStringConvertible {
@@ -97,7 +99,7 @@ public struct Offloads: OptionSet, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The smallest valid set that holds `self`: each offload with what it needs.
-    var withPrerequisites: Offloads {
+    package var withPrerequisites: Offloads {
         var set = self
         if !set.isEmpty { set.insert(.csum) }
         if set.contains(.ecn) && set.isDisjoint(with: [.tso4, .tso6]) { set.insert(.tso4) }
@@ -119,7 +121,7 @@ public struct Offloads: OptionSet, Hashable, Sendable, CustomStringConvertible {
     ]
 
     /// The set that features on a tun device stand for.
-    init(features: Set<String>) {
+    package init(features: Set<String>) {
         var set: Offloads = []
         for (flag, name) in Self.featureNames where features.contains(name) { set.formUnion(flag) }
         self = set

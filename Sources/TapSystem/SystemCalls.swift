@@ -1,8 +1,9 @@
 import Glibc
 import CTapShim
-import CLibcap
 
-/// The system calls TapCore makes, as replaceable functions so tests can inject
+import SystemPackage
+
+/// The system calls the libraries make, as replaceable functions so tests can inject
 /// failures (the idea of swift-system's mocking driver): start from `.live` and
 /// replace what the test is about. Each follows the C convention: a negative
 /// result with `errno` set.
@@ -47,13 +48,26 @@ public struct SystemCalls: Sendable {
     public var readv: @Sendable (_ fd: CInt, _ vectors: UnsafeBufferPointer<iovec>) -> Int
     /// writev(2): one frame from several buffers.
     public var writev: @Sendable (_ fd: CInt, _ vectors: UnsafeBufferPointer<iovec>) -> Int
-    /// Whether CAP_NET_ADMIN is in the calling thread's effective set.
-    public var netAdminEffective: @Sendable () -> Bool
-    /// Whether CAP_SYS_ADMIN is in the calling thread's effective set.
-    public var sysAdminEffective: @Sendable () -> Bool
-    /// Raising and lowering capabilities, which only the privilege gate
-    /// (`Gate`) can call: what a test substitutes, not what code may use.
-    public var capabilities: CapabilityRaiser
+    /// libcap and the identity calls.
+    public var privileges: PrivilegeCalls
+    /// openat(2): the access list, walked from "/" one component at a time, and /proc/PID/fd.
+    public var openat: @Sendable (_ directory: CInt, _ path: UnsafePointer<CChar>, _ flags: CInt) -> CInt
+    /// fstat(2): what the access list's walk opened.
+    public var fstat: @Sendable (_ fd: CInt, _ status: UnsafeMutablePointer<stat>) -> CInt
+    /// stat(2) (`follow`) or lstat(2): /dev/net/tun's mode, what sits at a socket path.
+    public var stat: @Sendable (_ path: UnsafePointer<CChar>, _ status: UnsafeMutablePointer<stat>, _ follow: Bool) -> CInt
+    /// readlinkat(2) (AT_FDCWD for a path): /proc's links. The length read; never terminated.
+    public var readlinkat: @Sendable (_ directory: CInt, _ path: UnsafePointer<CChar>, _ buffer: UnsafeMutableBufferPointer<CChar>) -> Int
+    /// The names in the directory open as `fd` (which stays open), without "." and ".."; nil when unreadable.
+    public var directoryEntries: @Sendable (_ fd: CInt) -> [String]?
+    /// uname(2)'s release: the running kernel.
+    public var kernelRelease: @Sendable () -> String
+    /// getpid(2).
+    public var processID: @Sendable () -> pid_t
+    /// The real and effective user and group ids (getuid, geteuid, getgid, getegid).
+    public var ids: @Sendable () -> (uid: uid_t, euid: uid_t, gid: gid_t, egid: gid_t)
+    /// getgroups(2): with an empty buffer, how many supplementary groups there are.
+    public var getgroups: @Sendable (_ buffer: UnsafeMutableBufferPointer<gid_t>) -> CInt
     /// unshare(CLONE_NEWNET): a new, empty network namespace for the calling thread.
     public var unshareNetworkNamespace: @Sendable () -> CInt
     /// setns(2) into the network namespace `fd` refers to, for the calling thread.
@@ -90,15 +104,47 @@ public struct SystemCalls: Sendable {
         write: { fd, buffer in Glibc.write(fd, buffer.baseAddress, buffer.count) },
         readv: { fd, vectors in Glibc.readv(fd, vectors.baseAddress, CInt(vectors.count)) },
         writev: { fd, vectors in Glibc.writev(fd, vectors.baseAddress, CInt(vectors.count)) },
-        netAdminEffective: { Capabilities.hasEffective(CAP_NET_ADMIN) },
-        sysAdminEffective: { Capabilities.hasEffective(CAP_SYS_ADMIN) },
-        capabilities: .live,
+        privileges: .live,
+        openat: { directory, path, flags in Glibc.openat(directory, path, flags) },
+        fstat: { fd, status in Glibc.fstat(fd, status) },
+        stat: { path, status, follow in follow ? statPath(path, status) : lstat(path, status) },
+        readlinkat: { directory, path, buffer in buffer.isEmpty ? 0 : Glibc.readlinkat(directory, path, buffer.baseAddress!, buffer.count) },
+        directoryEntries: { fd in
+            let copy = Glibc.dup(fd)
+            guard copy >= 0 else { return nil }
+            guard let directory = fdopendir(copy) else {
+                Glibc.close(copy)
+                return nil
+            }
+            defer { closedir(directory) }
+            var names: [String] = []
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            return names
+        },
+        kernelRelease: {
+            var names = utsname()
+            guard uname(&names) == 0 else { return "unknown" }
+            return withUnsafeBytes(of: names.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        },
+        processID: { getpid() },
+        ids: { (getuid(), geteuid(), getgid(), getegid()) },
+        getgroups: { buffer in Glibc.getgroups(CInt(buffer.count), buffer.baseAddress) },
         unshareNetworkNamespace: { ctap_unshare_net() },
         setNetworkNamespace: { fd in ctap_setns_net(fd) },
         isCurrentNetworkNamespace: { fd in
-            var theirs = stat(), ours = stat()
-            return fstat(fd, &theirs) == 0 && stat("/proc/thread-self/ns/net", &ours) == 0
+            var theirs = Glibc.stat(), ours = Glibc.stat()
+            return Glibc.fstat(fd, &theirs) == 0 && statPath("/proc/thread-self/ns/net", &ours) == 0
                 && theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino
         }
     )
+}
+
+// Outside SystemCalls, where the member `stat` hides the function.
+private func statPath(_ path: UnsafePointer<CChar>, _ status: UnsafeMutablePointer<stat>) -> CInt {
+    stat(path, status)
 }

@@ -1,5 +1,7 @@
 import Glibc
 import CTapShim
+import SystemPackage
+import TapSystem
 
 /// A device's netdev features by ethtool name, read with the SIOCETHTOOL ioctl
 /// (no privilege needed): what `ethtool -k` shows.
@@ -12,12 +14,12 @@ public struct DeviceFeatures: Equatable, Sendable {
     /// The offload set in force, as TUNSETOFFLOAD spells it.
     public var offloads: Offloads { Offloads(features: active) }
 
-    static func read(_ name: String, system: SystemCalls) throws(TapError) -> DeviceFeatures {
+    package static func read(_ name: String, system: SystemCalls) throws(TapError) -> DeviceFeatures {
         let socket: CInt
         do {
             socket = try retryingEINTR { system.socket(AF_UNIX, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0) }
         } catch {
-            throw .system("opening a socket for ethtool", error)
+            throw .system(.socket, error)
         }
         defer { _ = system.close(socket) }
         func ethtool(_ buffer: inout [UInt8]) throws(TapError) {
@@ -33,7 +35,7 @@ public struct DeviceFeatures: Equatable, Sendable {
                     }
                 }
             } catch {
-                throw error == .ENODEV ? .notFound(name) : .system("SIOCETHTOOL", error)
+                throw error == .operationNotSupportedByDevice ? .notFound(name) : .system(.ethtool, error)
             }
         }
         // How many features: ETHTOOL_GSSET_INFO {cmd, reserved, u64 mask, u32 data[]}.

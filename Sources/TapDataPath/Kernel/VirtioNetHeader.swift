@@ -1,3 +1,5 @@
+import SystemPackage
+import TapSystem
 /// struct virtio_net_hdr (and its num_buffers field): what travels before each
 /// frame on a queue with IFF_VNET_HDR, little-endian as virtio 1.0 and the
 /// kernel's default on x86 have it. On a received frame it says what the
@@ -41,13 +43,13 @@ public struct VirtioNetHeader: Equatable, Sendable {
     public init() {}
 
     /// Decodes the header at the start of `bytes` (10 bytes at least; 12 for `buffers`).
-    /// Throws `TapError.invalidSetting` for a shorter buffer or an unknown gso_type.
+    /// Throws `TapError.malformedHeader` for a shorter buffer or an unknown gso_type.
     public init(bytes: UnsafeRawBufferPointer) throws(TapError) {
-        guard bytes.count >= 10 else { throw .invalidSetting("a virtio-net header is 10 bytes at least, not \(bytes.count)") }
+        guard bytes.count >= 10 else { throw .malformedHeader(.tooShort(bytes.count)) }
         func half(_ offset: Int) -> UInt16 { UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8 }
         flags = Flags(rawValue: bytes[0])
         guard let segmentation = Segmentation(rawValue: bytes[1] & 0x7f) else {
-            throw .invalidSetting("gso_type \(bytes[1] & 0x7f) is not one virtio-net defines")
+            throw .malformedHeader(.unknownGSOType(bytes[1] & 0x7f))
         }
         self.segmentation = segmentation
         ecn = bytes[1] & 0x80 != 0
