@@ -86,7 +86,7 @@ guest: check-deps
 # Unit tests run anywhere. The kernel tests drive $(BIN) against the real TUN
 # driver inside a throwaway network namespace; without root they skip, and under
 # CI (CI set) a skip is a failure.
-check: build check-deps deb $(DEBROOT) guest
+check: build check-deps deb $(DEBROOT) guest docs
 	mandoc -Tlint -W warning man/tapctl.8
 	$(SWIFT) build --build-tests -Xswiftc -warnings-as-errors --explicit-target-dependency-import-check=error
 	@if [ "$$(id -u)" = 0 ]; then \
@@ -142,6 +142,7 @@ clean:
 
 # The DocC reference of the two library products, in .build/docs; warnings fail it.
 docs: deps
+	rm -rf .build/docs && mkdir -p .build/docs
 	for target in TapDataPath TapCore; do \
 		$(SWIFT) package --allow-writing-to-directory .build/docs generate-documentation --target $$target \
 			--output-path .build/docs/$$target --warnings-as-errors || exit 1; \
