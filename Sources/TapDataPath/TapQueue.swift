@@ -116,6 +116,19 @@ extension TapQueue {
         try transfer(.write) { descriptor.system.write(descriptor.rawValue, frame) }
     }
 
+    /// Reads one frame scattered over the caller's iovecs, in order (readv):
+    /// a virtqueue's descriptor chain as it is, with nothing allocated per
+    /// call. Returns the frame's length, header included.
+    public func read(vectors: UnsafeBufferPointer<iovec>) throws(TapError) -> Int? {
+        try transfer(.readv) { descriptor.system.readv(descriptor.rawValue, vectors) }
+    }
+
+    /// Writes one frame gathered from the caller's iovecs, in order (writev),
+    /// header included; nothing is allocated per call.
+    public func write(vectors: UnsafeBufferPointer<iovec>) throws(TapError) -> Int? {
+        try transfer(.writev) { descriptor.system.writev(descriptor.rawValue, vectors) }
+    }
+
     /// Reads one frame scattered over `buffers`, in order (readv).
     public func read(into buffers: [UnsafeMutableRawBufferPointer]) throws(TapError) -> Int? {
         try withUnsafeTemporaryAllocation(of: iovec.self, capacity: buffers.count) { (vectors) throws(TapError) in

@@ -32,11 +32,11 @@ let applyCommand = CommandSpec(
         them as their bridges appear. tapctl dump prints a FILE apply accepts.
         """,
     options: [
-        OptionSpec("check", "change nothing; say what would change, and exit 7 if anything would"),
-        OptionSpec("replace", "delete and make again an idle device that cannot change in place"),
-        OptionSpec("prune", value: "GLOB", "delete the idle tun/tap devices matching GLOB that FILE does not declare"),
-        OptionSpec("bridges-later", "make a device whose bridge does not exist yet without it, and say so"),
-        OptionSpec("wait", value: "SECONDS", "wait up to SECONDS for bridges that do not exist yet, joining each as it appears"),
+        OptionSpec(.check, "change nothing; say what would change, and exit 7 if anything would"),
+        OptionSpec(.replace, "delete and make again an idle device that cannot change in place"),
+        OptionSpec(.prune, value: "GLOB", "delete the idle tun/tap devices matching GLOB that FILE does not declare"),
+        OptionSpec(.bridgesLater, "make a device whose bridge does not exist yet without it, and say so"),
+        OptionSpec(.wait, value: "SECONDS", "wait up to SECONDS for bridges that do not exist yet, joining each as it appears"),
     ] + commonOptions,
     exclusive: [],
     run: runApply,
@@ -56,7 +56,7 @@ func declarations(_ text: String, command: String) throws(Failure) -> [(request:
             guard case .run(let invocation) = try Parser.parse(words, inBatch: true) else {
                 throw failure("a line declares one device")
             }
-            if invocation.has("exist-ok") { throw failure("--exist-ok has no place here: apply converges an existing device") }
+            if invocation.has(.existOk) { throw failure("--exist-ok has no place here: apply converges an existing device") }
             let request: CreateRequest
             do {
                 request = try createRequest(invocation)
@@ -102,11 +102,11 @@ private func runApply(_ invocation: Invocation) throws(Failure) {
     let lines = try declarations(text, command: command)
     let declared = lines.map(\.request)
     var options = ApplyOptions()
-    options.check = invocation.has("check")
-    options.replace = invocation.has("replace")
-    options.prune = invocation.values["prune"]
-    options.bridgesLater = invocation.has("bridges-later")
-    if let text = invocation.values["wait"] {
+    options.check = invocation.has(.check)
+    options.replace = invocation.has(.replace)
+    options.prune = invocation.values[.prune]
+    options.bridgesLater = invocation.has(.bridgesLater)
+    if let text = invocation.values[.wait] {
         guard let seconds = Int(text), (0...3600).contains(seconds) else {
             throw .usage(command: command, message: "--wait '\(text)' is not a number of seconds from 0 to 3600")
         }

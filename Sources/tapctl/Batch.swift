@@ -77,12 +77,16 @@ private func runLine(_ words: [String]) throws(Failure) {
         throw .usage(command: nil, message: "--batch cannot be nested")
     case .run(let invocation):
         let name = invocation.command.name
-        if name == "exec" {
-            throw .usage(command: name, message: "exec replaces the process, so it cannot run in a batch", syntax: false)
-        }
-        if name == "send",
-           let option = ["user", "group", "no-new-privs"].first(where: { invocation.has($0) || invocation.values[$0] != nil }) {
-            throw .usage(command: name, message: "--\(option) changes the whole process, so it cannot be used in a batch", syntax: false)
+        switch invocation.command.batch {
+        case .allowed:
+            break
+        case .refused(let why):
+            throw .usage(command: name, message: why, syntax: false)
+        case .refusedWith(let options):
+            if let option = options.first(where: { invocation.has($0) || invocation.values[$0] != nil }) {
+                throw .usage(command: name, message: "--\(option.rawValue) changes the whole process, so it cannot be used in a batch",
+                             syntax: false)
+            }
         }
         try perform(invocation)
     }

@@ -62,17 +62,17 @@ func bashCompletion(_ commands: [CommandSpec]) -> String {
     let globals = "--json -j --netns -n --batch --force --help -h --version"
     var perCommand: [String] = []
     for command in commands {
-        let options = (command.options.map { "--" + $0.name }).joined(separator: " ")
-        let valued = command.options.filter { $0.value != nil }.map { "--" + $0.name }.joined(separator: " ")
+        let options = (command.options.map { "--" + $0.name.rawValue }).joined(separator: " ")
+        let valued = command.options.filter { $0.value != nil }.map { "--" + $0.name.rawValue }.joined(separator: " ")
         let operands = operandWords(command).joined(separator: "|")
         perCommand.append("        \(command.name)) options='\(options)'; valued='\(valued)'; operands='\(operands)' ;;")
     }
     var values: [String] = []
-    var seen: Set<String> = []
+    var seen: Set<Option> = []
     for option in commands.flatMap(\.options) where !seen.contains(option.name) {
         seen.insert(option.name)
         guard let placeholder = option.value, let words = valueWords(placeholder) else { continue }
-        values.append("                --\(option.name)) candidates=$(\(words)) ;;")
+        values.append("                --\(option.name.rawValue)) candidates=$(\(words)) ;;")
     }
     return """
         # bash completion for tapctl, made by `tapctl completion bash` from its command table.

@@ -23,18 +23,26 @@ let createCommand = CommandSpec(
         without --mtu takes the bridge's MTU.
         """,
     options: [
-        OptionSpec("tun", "make a tun device (IP packets) instead of a tap (Ethernet frames)"),
-        OptionSpec("multiqueue", "allow several queues (IFF_MULTI_QUEUE)"),
-        OptionSpec("vnet-hdr", "packets carry a virtio-net header (IFF_VNET_HDR)"),
-        OptionSpec("pi", "keep the 4-byte packet information header (no IFF_NO_PI)"),
-        OptionSpec("user", value: "USER", "owner, a name or uid (default: the caller's effective uid)"),
-        OptionSpec("no-owner", "set no owner"),
-        OptionSpec("group", value: "GROUP", "group whose members may attach, a name or gid"),
-        OptionSpec("exist-ok", "accept an existing device of the same mode and multiqueue flag (and --user and --group when given)"),
+        OptionSpec(.tun, "make a tun device (IP packets) instead of a tap (Ethernet frames)"),
+        OptionSpec(.multiqueue, "allow several queues (IFF_MULTI_QUEUE)"),
+        OptionSpec(.vnetHdr, "packets carry a virtio-net header (IFF_VNET_HDR)"),
+        OptionSpec(.pi, "keep the 4-byte packet information header (no IFF_NO_PI)"),
+        OptionSpec(.user, value: "USER", "owner, a name or uid (default: the caller's effective uid)"),
+        OptionSpec(.noOwner, "set no owner"),
+        OptionSpec(.group, value: "GROUP", "group whose members may attach, a name or gid"),
+        OptionSpec(.existOk, "accept an existing device of the same mode and multiqueue flag (and --user and --group when given)"),
     ] + linkOptions + commonOptions,
-    exclusive: [("user", "no-owner")],
+    exclusive: [(.user, .noOwner)],
     run: runCreate,
-    jsonKeys: ["name", "created", "changed"]
+    jsonKeys: ["name", "created", "changed"],
+    hint: { error in
+        switch error {
+        case .alreadyExists: "--exist-ok accepts an existing device of the same kind"
+        case .needsNetAdmin:
+            "run it as root, or have root create the device with --user YOU: its owner can then attach without CAP_NET_ADMIN"
+        default: nil
+        }
+    }
 )
 
 private func runCreate(_ invocation: Invocation) throws(Failure) {
@@ -60,18 +68,18 @@ private func runCreate(_ invocation: Invocation) throws(Failure) {
 func createRequest(_ invocation: Invocation) throws(Failure) -> CreateRequest {
     let command = invocation.command.name
     var request = CreateRequest(name: try interfaceName(invocation.operands[0], command: command, allowTemplate: true))
-    request.mode = invocation.has("tun") ? .tun : .tap
-    request.multiQueue = invocation.has("multiqueue")
-    request.vnetHeader = invocation.has("vnet-hdr")
-    request.packetInfo = invocation.has("pi")
-    request.existOK = invocation.has("exist-ok")
+    request.mode = invocation.has(.tun) ? .tun : .tap
+    request.multiQueue = invocation.has(.multiqueue)
+    request.vnetHeader = invocation.has(.vnetHdr)
+    request.packetInfo = invocation.has(.pi)
+    request.existOK = invocation.has(.existOk)
     request.link = try linkSettings(invocation)
-    if let user = invocation.values["user"] {
+    if let user = invocation.values[.user] {
         request.owner = .user(try attempt(command, nil) { () throws(TapError) in try Accounts.userID(user) })
-    } else if invocation.has("no-owner") {
+    } else if invocation.has(.noOwner) {
         request.owner = .none
     }
-    if let group = invocation.values["group"] {
+    if let group = invocation.values[.group] {
         request.group = try attempt(command, nil) { () throws(TapError) in try Accounts.groupID(group) }
     }
     return request

@@ -15,23 +15,31 @@ let deleteCommand = CommandSpec(
         one by one, which the device's owner may do.
         """,
     options: [
-        OptionSpec("all", "every tun/tap device in the namespace"),
-        OptionSpec("match", value: "GLOB", "every tun/tap device whose name matches GLOB, e.g. 'vm*'"),
-        OptionSpec("missing-ok", "skip names that do not exist (or a GLOB that matches none)"),
+        OptionSpec(.all, "every tun/tap device in the namespace"),
+        OptionSpec(.match, value: "GLOB", "every tun/tap device whose name matches GLOB, e.g. 'vm*'"),
+        OptionSpec(.missingOk, "skip names that do not exist (or a GLOB that matches none)"),
     ] + commonOptions,
-    exclusive: [("all", "match")],
+    exclusive: [(.all, .match)],
     run: runDelete,
-    jsonKeys: ["deleted"]
+    jsonKeys: ["deleted"],
+    subject: .singleDevice,
+    hint: { error in
+        switch error {
+        case .notFound: "--missing-ok ignores missing devices"
+        case .inUse: "stop that process first"
+        default: nil
+        }
+    }
 )
 
 private func runDelete(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
     let selection: DeviceSelection
-    if invocation.has("all") || invocation.values["match"] != nil {
+    if invocation.has(.all) || invocation.values[.match] != nil {
         if let operand = invocation.operands.first {
             throw .usage(command: command, message: "unexpected argument '\(operand)' with --all or --match")
         }
-        selection = invocation.values["match"].map(DeviceSelection.matching) ?? .all
+        selection = invocation.values[.match].map(DeviceSelection.matching) ?? .all
     } else {
         guard !invocation.operands.isEmpty else { throw .usage(command: command, message: "missing NAME, --all or --match") }
         var names: [InterfaceName] = []
@@ -43,7 +51,7 @@ private func runDelete(_ invocation: Invocation) throws(Failure) {
     let subject = invocation.operands.count == 1 ? invocation.operands[0] : nil
     let control = try invocation.control()
     let deleted = try attempt(command, subject) { () throws(TapError) in
-        try control.delete(selection, missingOK: invocation.has("missing-ok"))
+        try control.delete(selection, missingOK: invocation.has(.missingOk))
     }
     try invocation.dropPrivileges()
     if invocation.json {

@@ -15,7 +15,7 @@ let dumpCommand = CommandSpec(
         back at boot (tapctl-apply.service).
         """,
     options: [
-        OptionSpec("match", value: "GLOB", "the tun/tap devices whose names match GLOB, e.g. 'vm*'"),
+        OptionSpec(.match, value: "GLOB", "the tun/tap devices whose names match GLOB, e.g. 'vm*'"),
     ] + commonOptions,
     exclusive: [],
     run: runDump,
@@ -25,7 +25,7 @@ let dumpCommand = CommandSpec(
 private func runDump(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
     let selection: DeviceSelection
-    if let pattern = invocation.values["match"] {
+    if let pattern = invocation.values[.match] {
         if let operand = invocation.operands.first {
             throw .usage(command: command, message: "unexpected argument '\(operand)' with --match")
         }

@@ -24,22 +24,27 @@ let execCommand = CommandSpec(
         removed; the exit status is then 127 (not found) or 126.
         """,
     options: handoffOptions + [
-        OptionSpec("fd-start", value: "N", "the first descriptor number, 3 or more (default 3)"),
+        OptionSpec(.fdStart, value: "N", "the first descriptor number, 3 or more (default 3)"),
     ] + commonOptions,
     exclusive: [],
     run: runExec,
     takesCommand: true,
-    jsonKeys: []
+    jsonKeys: [],
+    batch: .refused("exec replaces the process, so it cannot run in a batch"),
+    hint: { error in
+        guard case .needsNetAdmin = error else { return nil }
+        return "run it as root, or have root make the device with 'tapctl create NAME --user YOU' and leave out --create"
+    }
 )
 
 /// Everything exec's command line asks for, checked before anything is opened.
 func execPlan(_ invocation: Invocation) throws(Failure) -> (handoff: HandoffRequest, identity: Identity?, start: CInt) {
     let command = invocation.command.name
     let (handoff, identity) = try handoffRequest(invocation)
-    if !invocation.has("vhost-net"), invocation.trailing.contains(where: { $0.contains("{vhostfds}") }) {
+    if !invocation.has(.vhostNet), invocation.trailing.contains(where: { $0.contains("{vhostfds}") }) {
         throw .usage(command: command, message: "{vhostfds} needs --vhost-net")
     }
-    guard let text = invocation.values["fd-start"] else { return (handoff, identity, 3) }
+    guard let text = invocation.values[.fdStart] else { return (handoff, identity, 3) }
     guard let value = decimal(text), value >= 3, value <= 65536 else {
         throw .usage(command: command, message: "fd-start '\(text)' is not a number from 3 to 65536")
     }

@@ -19,21 +19,21 @@ extension Invocation {
     }
 
     /// Reading, and work on a descriptor the user holds, needs no rule: no
-    /// file is no obstacle there.
+    /// file is no obstacle there (`CommandSpec.accessList`).
     private var needsAccessList: Bool {
-        switch command.name {
-        case "list", "show", "ifname", "queue", "sndbuf": return false
-        case "offload", "vnet-hdr-size": return values["fd"] == nil
-        default: return true
+        switch command.accessList {
+        case .always: return true
+        case .never: return false
+        case .unlessDescriptor: return values[.fd] == nil
         }
     }
 
     /// `exec` and `send` become --user/--group with setgroups, setgid and
     /// setuid, which need capabilities the helper does not keep.
     func refuseIdentityInHelperMode() throws(Failure) {
-        guard PrivilegedHelper.isActive(), let option = ["user", "group"].first(where: { values[$0] != nil }) else { return }
+        guard PrivilegedHelper.isActive(), let option = [Option.user, .group].first(where: { values[$0] != nil }) else { return }
         throw .operation(command: command.name, subject: nil,
-                         message: "in privileged-helper mode COMMAND runs as you; --\(option) would need privileges the helper does not keep",
+                         message: "in privileged-helper mode COMMAND runs as you; --\(option.rawValue) would need privileges the helper does not keep",
                          status: .permission)
     }
 }

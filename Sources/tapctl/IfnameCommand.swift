@@ -12,11 +12,12 @@ let ifnameCommand = CommandSpec(
         which device fd N is attached to. The descriptor is left open and as it was.
         """,
     options: [
-        OptionSpec("fd", value: "N", required: true, "the descriptor number"),
+        OptionSpec(.fd, value: "N", required: true, "the descriptor number"),
     ] + commonOptions,
     exclusive: [],
     run: runIfname,
-    jsonKeys: ["fd", "name", "mode", "multi_queue", "vnet_hdr", "pi", "detached"]
+    jsonKeys: ["fd", "name", "mode", "multi_queue", "vnet_hdr", "pi", "detached"],
+    accessList: .never
 )
 
 private func runIfname(_ invocation: Invocation) throws(Failure) {

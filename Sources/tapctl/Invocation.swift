@@ -7,15 +7,15 @@ struct Invocation {
     let json: Bool
     /// --netns: the network namespace to act in.
     let netns: String?
-    let flags: Set<String>
-    let values: [String: String]
+    let flags: Set<Option>
+    let values: [Option: String]
     let operands: [String]
     /// After "--", for a command that runs one.
     let trailing: [String]
     /// A line of `--batch`: privileges stay until the last line.
     var inBatch = false
 
-    func has(_ flag: String) -> Bool { flags.contains(flag) }
+    func has(_ flag: Option) -> Bool { flags.contains(flag) }
 }
 
 /// Why a command line or a command failed, and the exit status to return.
@@ -105,12 +105,12 @@ extension Invocation {
     /// What an error about this command line names: the descriptor of `--fd`
     /// (bridge-helper's is a socket, and its subject the bridge), or the device operand.
     var subject: String? {
-        let fd = values["fd"].flatMap(decimal).map { "fd \($0)" }
+        let fd = values[.fd].flatMap(decimal).map { "fd \($0)" }
         let name = command.operands.contains("NAME") ? operands.first.flatMap { $0.isEmpty ? nil : $0 } : nil
-        switch command.name {
-        case "bridge-helper": return values["br"] ?? "br0"
-        case "delete": return operands.count == 1 ? name : nil
-        default: return fd ?? name
+        switch command.subject {
+        case .option(let option, let fallback): return values[option] ?? fallback
+        case .singleDevice: return operands.count == 1 ? name : nil
+        case .deviceOrDescriptor: return fd ?? name
         }
     }
 }

@@ -17,7 +17,8 @@ let listCommand = CommandSpec(
     options: commonOptions,
     exclusive: [],
     run: runList,
-    jsonKeys: deviceJSONKeys
+    jsonKeys: deviceJSONKeys,
+    accessList: .never
 )
 
 let showCommand = CommandSpec(
@@ -29,7 +30,8 @@ let showCommand = CommandSpec(
     options: commonOptions,
     exclusive: [],
     run: runShow,
-    jsonKeys: deviceJSONKeys
+    jsonKeys: deviceJSONKeys,
+    accessList: .never
 )
 
 private func runList(_ invocation: Invocation) throws(Failure) {

@@ -18,7 +18,9 @@ let offloadCommand = CommandSpec(
     options: [fdOption] + commonOptions,
     exclusive: [],
     run: runOffload,
-    jsonKeys: ["offloads"]
+    jsonKeys: ["offloads"],
+    accessList: .unlessDescriptor,
+    takesHeldQueue: true
 )
 
 private func runOffload(_ invocation: Invocation) throws(Failure) {

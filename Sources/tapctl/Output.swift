@@ -56,31 +56,18 @@ extension Failure {
             self = .usage(command: command, subject: subject, message: error.message, syntax: false)
             return
         }
-        let message = error.message + (Self.hint(for: error, command: command).map { "; " + $0 } ?? "")
+        let spec = commandTable.first { $0.name == command }?.spec()
+        let hint = spec?.hint?(error) ?? Self.hint(for: error, takesHeldQueue: spec?.takesHeldQueue ?? false)
+        let message = error.message + (hint.map { "; " + $0 } ?? "")
         self = .operation(command: command, subject: subject, message: message, status: status)
     }
 
-    /// Commands that act on a holder's queue with --fd N.
-    private static let takeDescriptors: Set<String> = ["set", "probe", "offload", "vnet-hdr-size"]
-
-    private static func hint(for error: TapError, command: String) -> String? {
+    /// The hints every command shares; a command's own (`CommandSpec.hint`) come first.
+    private static func hint(for error: TapError, takesHeldQueue: Bool) -> String? {
         switch error {
-        case .alreadyExists where command == "create":
-            return "--exist-ok accepts an existing device of the same kind"
-        case .notFound where command == "delete":
-            return "--missing-ok ignores missing devices"
-        case .needsNetAdmin where command == "create":
-            return "run it as root, or have root create the device with --user YOU: its owner can then attach without CAP_NET_ADMIN"
-        case .needsNetAdmin where command == "exec" || command == "send":
-            return "run it as root, or have root make the device with 'tapctl create NAME --user YOU' and leave out --create"
-        case .needsNetAdmin where command == "bridge-helper":
-            return "run it as root, or install tapctl setuid root or with cap_net_admin and allow the bridge in "
-                + "\(accessListPath) (tapctl(8), SECURITY)"
         case .notPermitted:
             return "run it as root or as the device's owner"
-        case .inUse where command == "delete":
-            return "stop that process first"
-        case .inUse where takeDescriptors.contains(command):
+        case .inUse where takesHeldQueue:
             return "tapctl never adds a queue to a device in use; --fd N acts on a queue the holder passes"
         case .inUse:
             return "tapctl never adds a queue to a device in use"

@@ -93,8 +93,8 @@ enum Parser {
                                      netns: String?) throws(Failure) -> Invocation {
         func usage(_ message: String) -> Failure { .usage(command: command.name, message: message) }
         var json = json
-        var flags: Set<String> = []
-        var values: [String: String] = [:]
+        var flags: Set<Option> = []
+        var values: [Option: String] = [:]
         var operands: [String] = []
         var trailing: [String] = []
         var index = 0
@@ -126,7 +126,7 @@ enum Parser {
                 }
             } else if argument.count == 2, let short = argument.last,
                       let option = (command.options + commonOptions).first(where: { $0.short == short }) {
-                name = option.name
+                name = option.name.rawValue
             } else {
                 throw usage("unknown option '\(argument)'")
             }
@@ -136,16 +136,17 @@ enum Parser {
                 continue
             }
             guard let option = command.option(named: name) else { throw usage("unknown option '--\(name)'") }
-            guard !flags.contains(name), values[name] == nil else { throw usage("option '--\(name)' given twice") }
+            let key = option.name
+            guard !flags.contains(key), values[key] == nil else { throw usage("option '--\(name)' given twice") }
             guard let placeholder = option.value else {
                 guard inline == nil else { throw usage("option '--\(name)' takes no value") }
-                flags.insert(name)
+                flags.insert(key)
                 continue
             }
             if let inline {
-                values[name] = inline
+                values[key] = inline
             } else if index < arguments.count {
-                values[name] = arguments[index]
+                values[key] = arguments[index]
                 index += 1
             } else {
                 throw usage("option '--\(name)' needs a value (\(placeholder))")
@@ -160,7 +161,7 @@ enum Parser {
         }
         for (first, second) in command.exclusive where (flags.contains(first) || values[first] != nil)
             && (flags.contains(second) || values[second] != nil) {
-            throw usage("options '--\(first)' and '--\(second)' cannot be used together")
+            throw usage("options '--\(first.rawValue)' and '--\(second.rawValue)' cannot be used together")
         }
         if command.takesCommand && trailing.isEmpty {
             throw usage("missing COMMAND after --")

@@ -26,14 +26,15 @@ let probeCommand = CommandSpec(
     options: [fdOption] + commonOptions,
     exclusive: [],
     run: runProbe,
-    jsonKeys: deviceJSONKeys + kernelProbeJSONKeys + ["in_use", "queue_vnet_hdr", "offloads", "ethtool", "ufo", "vnet_hdr_size", "sndbuf", "virtio_net", "kernel", "unknown"]
+    jsonKeys: deviceJSONKeys + kernelProbeJSONKeys + ["in_use", "queue_vnet_hdr", "offloads", "ethtool", "ufo", "vnet_hdr_size", "sndbuf", "virtio_net", "kernel", "unknown"],
+    takesHeldQueue: true
 )
 
 private func runProbe(_ invocation: Invocation) throws(Failure) {
     let command = invocation.command.name
     let drop = invocation.drop
     let control = try invocation.control()
-    guard !invocation.operands.isEmpty || invocation.values["fd"] != nil else {
+    guard !invocation.operands.isEmpty || invocation.values[.fd] != nil else {
         let kernel = try attempt(command, nil) { () throws(TapError) in try control.probeKernel(opened: drop) }
         try invocation.dropPrivileges()
         emit(invocation.json ? KernelReport(kernel).json.text : KernelReport(kernel).text)

@@ -13,10 +13,11 @@ let queueCommand = CommandSpec(
         (it still counts towards the 256 queues) but carries no packets until
         it is attached again; VMMs do this when a guest uses fewer queues.
         """,
-    options: [OptionSpec("fd", value: "N", required: true, "the queue's descriptor")] + commonOptions,
+    options: [OptionSpec(.fd, value: "N", required: true, "the queue's descriptor")] + commonOptions,
     exclusive: [],
     run: runQueue,
-    jsonKeys: ["fd", "name", "detached"]
+    jsonKeys: ["fd", "name", "detached"],
+    accessList: .never
 )
 
 private func runQueue(_ invocation: Invocation) throws(Failure) {

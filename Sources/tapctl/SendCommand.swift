@@ -17,20 +17,25 @@ let sendCommand = CommandSpec(
         is removed when the handoff fails. Prints the device name.
         """,
     options: [
-        OptionSpec("socket", value: "PATH", required: true, "the receiver's Unix socket"),
-        OptionSpec("timeout", value: "SECONDS", "how long to wait for the receiver, 1 to 3600 (default 10)"),
+        OptionSpec(.socket, value: "PATH", required: true, "the receiver's Unix socket"),
+        OptionSpec(.timeout, value: "SECONDS", "how long to wait for the receiver, 1 to 3600 (default 10)"),
     ] + handoffOptions + commonOptions,
     exclusive: [],
     run: runSend,
-    jsonKeys: ["name", "tap_fds", "vhost_fds"]
+    jsonKeys: ["name", "tap_fds", "vhost_fds"],
+    batch: .refusedWith([.user, .group, .noNewPrivs]),
+    hint: { error in
+        guard case .needsNetAdmin = error else { return nil }
+        return "run it as root, or have root make the device with 'tapctl create NAME --user YOU' and leave out --create"
+    }
 )
 
 /// Everything send's command line asks for, checked before anything is opened.
 func sendPlan(_ invocation: Invocation) throws(Failure) -> (handoff: HandoffRequest, identity: Identity?, path: String, seconds: Int) {
     let command = invocation.command.name
     let (handoff, identity) = try handoffRequest(invocation)
-    guard let path = invocation.values["socket"] else { throw .usage(command: command, message: "missing --socket PATH") }
-    guard let text = invocation.values["timeout"] else { return (handoff, identity, path, 10) }
+    guard let path = invocation.values[.socket] else { throw .usage(command: command, message: "missing --socket PATH") }
+    guard let text = invocation.values[.timeout] else { return (handoff, identity, path, 10) }
     guard let seconds = decimal(text), (1...3600).contains(seconds) else {
         throw .usage(command: command, message: "timeout '\(text)' is not a number of seconds from 1 to 3600")
     }

@@ -17,11 +17,12 @@ let setCommand = CommandSpec(
         queue to it, so the kernel's owner check decides) or be named by a
         queue you hold, with --fd.
         """,
-    options: [fdOption, linkOptions[0], OptionSpec("down", "bring the device down")] + linkOptions.dropFirst()
-        + [OptionSpec("nobridge", "take the device out of its bridge")] + commonOptions,
-    exclusive: [("up", "down"), ("bridge", "nobridge")],
+    options: [fdOption, linkOptions[0], OptionSpec(.down, "bring the device down")] + linkOptions.dropFirst()
+        + [OptionSpec(.nobridge, "take the device out of its bridge")] + commonOptions,
+    exclusive: [(.up, .down), (.bridge, .nobridge)],
     run: runSet,
-    jsonKeys: ["name", "applied"]
+    jsonKeys: ["name", "applied"],
+    takesHeldQueue: true
 )
 
 private func runSet(_ invocation: Invocation) throws(Failure) {

@@ -14,10 +14,11 @@ let sndbufCommand = CommandSpec(
         starts unlimited, so it is set through a queue a program holds (--fd),
         never by device name.
         """,
-    options: [OptionSpec("fd", value: "N", required: true, "a queue's descriptor")] + commonOptions,
+    options: [OptionSpec(.fd, value: "N", required: true, "a queue's descriptor")] + commonOptions,
     exclusive: [],
     run: runSndbuf,
-    jsonKeys: ["sndbuf"]
+    jsonKeys: ["sndbuf"],
+    accessList: .never
 )
 
 private func runSndbuf(_ invocation: Invocation) throws(Failure) {

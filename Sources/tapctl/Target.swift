@@ -7,7 +7,7 @@ func target(_ invocation: Invocation, value: String? = nil) throws(Failure) -> (
     let command = invocation.command.name
     var operands = invocation.operands[...]
     let target: Target
-    if invocation.values["fd"] != nil {
+    if invocation.values[.fd] != nil {
         if operands.count > (value == nil ? 0 : 1) {
             throw .usage(command: command, message: "give a device NAME or --fd N, not both")
         }
@@ -31,7 +31,7 @@ extension Target {
     }
 }
 
-let fdOption = OptionSpec("fd", value: "N", "act on inherited descriptor N instead of a device NAME")
+let fdOption = OptionSpec(.fd, value: "N", "act on inherited descriptor N instead of a device NAME")
 
 extension Invocation {
     /// Runs `body` on the target's queue, giving up privileges once the queue

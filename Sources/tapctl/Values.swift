@@ -52,7 +52,7 @@ func decimal(_ text: String) -> Int? {
 }
 
 /// A descriptor number from `--fd`, or `option`.
-func descriptorNumber(_ invocation: Invocation, option: String = "fd") throws(Failure) -> CInt {
+func descriptorNumber(_ invocation: Invocation, option: Option = .fd) throws(Failure) -> CInt {
     guard let text = invocation.values[option] else {
         throw .usage(command: invocation.command.name, message: "missing --\(option) N")
     }

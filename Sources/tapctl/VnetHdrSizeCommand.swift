@@ -15,7 +15,9 @@ let vnetHdrSizeCommand = CommandSpec(
     options: [fdOption] + commonOptions,
     exclusive: [],
     run: runVnetHdrSize,
-    jsonKeys: ["vnet_hdr_size"]
+    jsonKeys: ["vnet_hdr_size"],
+    accessList: .unlessDescriptor,
+    takesHeldQueue: true
 )
 
 private func runVnetHdrSize(_ invocation: Invocation) throws(Failure) {

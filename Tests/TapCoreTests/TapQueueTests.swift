@@ -66,6 +66,25 @@ final class TapQueueTests: XCTestCase {
         let count = try head.withUnsafeMutableBytes { a in try tail.withUnsafeMutableBytes { b in try queue.read(into: [a, b]) } }
         XCTAssertEqual(count, 5)
         XCTAssertEqual(head + tail.prefix(3), [1, 2, 3, 4, 5])
+        // The caller's own iovecs, as a virtqueue's descriptor chain gives them.
+        kernel.framesToRead = [[7, 8, 9], [6]]
+        var low = [UInt8](repeating: 0, count: 1), high = [UInt8](repeating: 0, count: 4)
+        let read = try low.withUnsafeMutableBytes { a in
+            try high.withUnsafeMutableBytes { b in
+                let vectors = [iovec(iov_base: a.baseAddress, iov_len: a.count), iovec(iov_base: b.baseAddress, iov_len: b.count)]
+                return try vectors.withUnsafeBufferPointer { try queue.read(vectors: $0) }
+            }
+        }
+        XCTAssertEqual(read, 3)
+        XCTAssertEqual(low + high.prefix(2), [7, 8, 9])
+        let sent = try low.withUnsafeMutableBytes { a in
+            try high.withUnsafeMutableBytes { b in
+                let vectors = [iovec(iov_base: a.baseAddress, iov_len: a.count), iovec(iov_base: b.baseAddress, iov_len: 2)]
+                return try vectors.withUnsafeBufferPointer { try queue.write(vectors: $0) }
+            }
+        }
+        XCTAssertEqual(sent, 3)
+        XCTAssertEqual(kernel.framesWritten.last, [7, 8, 9])
         kernel.failures["read"] = [.interrupted]
         var one = [UInt8](repeating: 0, count: 4)
         XCTAssertEqual(try one.withUnsafeMutableBytes { try queue.read(into: $0) }, 1, "EINTR is retried")

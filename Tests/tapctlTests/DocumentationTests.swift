@@ -91,8 +91,8 @@ final class DocumentationTests: XCTestCase {
             XCTAssertTrue(plain.contains(".SS \(command.name)\n"), "man page lacks command \(command.name)")
             let help = commandHelp(command)
             for option in command.options {
-                XCTAssertTrue(help.contains("--" + option.name), "\(command.name) --help lacks --\(option.name)")
-                XCTAssertTrue(plain.contains("--" + option.name), "man page lacks --\(option.name)")
+                XCTAssertTrue(help.contains("--" + option.name.rawValue), "\(command.name) --help lacks --\(option.name.rawValue)")
+                XCTAssertTrue(plain.contains("--" + option.name.rawValue), "man page lacks --\(option.name.rawValue)")
             }
         }
         let statuses = try items(man, section: "EXIT STATUS").map(\.tag)

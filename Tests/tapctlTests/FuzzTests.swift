@@ -22,7 +22,8 @@ final class FuzzTests: XCTestCase {
     private static let count = Int(ProcessInfo.processInfo.environment["TAPCTL_FUZZ_COUNT"] ?? "") ?? 5000
 
     private var vocabulary: [String] {
-        commands.map(\.name) + commands.flatMap { $0.options.map { "--" + $0.name } } + [
+        let options: [String] = commands.flatMap { $0.options.map { "--" + $0.name.rawValue } }
+        return commands.map(\.name) + options + [
             "help", "--", "-", "-h", "-j", "-n", "--netns", "--batch", "--force", "--version", "--json=1", "--user=",
             "tap0", "vm%d", "%d%d", "", " ", "a/b", "..", "1234567890123456", "99999999999999999999", "-1", "0",
             "csum,tso4", "none", "random", "02:00:00:00:00:01", "{fds}", "{vhostfds}", "é", "\u{FFFD}",

@@ -23,19 +23,19 @@ final class ParserTests: XCTestCase {
                                     "--user", "alice", "--group=kvm", "--exist-ok")
         XCTAssertEqual(create.command.name, "create")
         XCTAssertEqual(create.operands, ["vm%d"])
-        XCTAssertEqual(create.flags, ["tun", "multiqueue", "vnet-hdr", "pi", "exist-ok"])
-        XCTAssertEqual(create.values, ["user": "alice", "group": "kvm"])
+        XCTAssertEqual(create.flags, [.tun, .multiqueue, .vnetHdr, .pi, .existOk])
+        XCTAssertEqual(create.values, [.user: "alice", .group: "kvm"])
         XCTAssertFalse(create.json)
-        XCTAssertEqual(try invocation("create", "--no-owner", "tap0").flags, ["no-owner"])
+        XCTAssertEqual(try invocation("create", "--no-owner", "tap0").flags, [.noOwner])
 
         let delete = try invocation("delete", "a", "b", "--missing-ok", "c")
         XCTAssertEqual(delete.operands, ["a", "b", "c"])
-        XCTAssertTrue(delete.has("missing-ok"))
+        XCTAssertTrue(delete.has(.missingOk))
 
         XCTAssertEqual(try invocation("list").command.name, "list")
         XCTAssertEqual(try invocation("show", "tap0").operands, ["tap0"])
-        XCTAssertEqual(try invocation("ifname", "--fd", "5").values, ["fd": "5"])
-        XCTAssertEqual(try invocation("ifname", "--fd=-1").values, ["fd": "-1"], "values are taken verbatim")
+        XCTAssertEqual(try invocation("ifname", "--fd", "5").values, [.fd: "5"])
+        XCTAssertEqual(try invocation("ifname", "--fd=-1").values, [.fd: "-1"], "values are taken verbatim")
     }
 
     func testJSONBeforeOrAfterTheCommand() throws {
@@ -179,7 +179,7 @@ final class HandoffParserTests: XCTestCase {
         else { return XCTFail() }
         XCTAssertEqual(invocation.operands, ["tap0"])
         XCTAssertEqual(invocation.trailing, ["qemu", "-netdev", "tap,fds={fds}", "--", "--help"])
-        XCTAssertEqual(invocation.values, ["queues": "4"])
+        XCTAssertEqual(invocation.values, [.queues: "4"])
         let (request, identity) = try handoffRequest(invocation)
         XCTAssertEqual(request.queues, 4)
         XCTAssertTrue(request.vnetHeader)

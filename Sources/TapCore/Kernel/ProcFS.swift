@@ -96,6 +96,9 @@ struct HolderTable {
 
     subscript(_ name: String) -> [Holder]? { byName[NameBytes(name)] }
 
+    /// No holder of any device.
+    var isEmpty: Bool { byName.isEmpty }
+
     mutating func append(_ holder: Holder, to name: String) {
         byName[NameBytes(name), default: []].append(holder)
     }

@@ -72,7 +72,7 @@ extension Handoff {
             case .connectionRefused:
                 // The kernel says the same for a file that is no socket at all.
                 var status = stat()
-                if lstat(path, &status) == 0, status.st_mode & S_IFMT != S_IFSOCK { throw .notASocketFile(path) }
+                if system.stat(path, &status, false) == 0, status.st_mode & S_IFMT != S_IFSOCK { throw .notASocketFile(path) }
                 throw .socketRefused(path)
             default: throw .system(.connect(path: path), error)
             }

@@ -3,7 +3,7 @@ import SystemPackage
 import TapSystem
 import TapDataPath
 
-/// The rules of privileged-helper mode, from /etc/tapctl/acl: which users may
+/// The rules of privileged-helper mode, from the access list: which users may
 /// act on which device names and bridges, and the limits on what they may ask
 /// for. One rule a line:
 ///
