@@ -31,6 +31,8 @@ func command(named name: String) -> CommandSpec? {
 
 /// Parses and runs one command line; returns the exit status.
 func tapctl(_ arguments: [String]) -> Int32 {
+    // Run as a CNI plugin: no arguments, the operation in the environment.
+    if arguments.isEmpty, getenv("CNI_COMMAND") != nil { return cniMain() }
     do {
         // Installed setuid root or with a file capability: become the real user
         // with CAP_NET_ADMIN alone before anything else.

@@ -9,6 +9,9 @@
 #include <linux/if_link.h>
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
+#include <linux/pkt_sched.h>
+#include <linux/pkt_cls.h>
+#include <linux/tc_act/tc_mirred.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>

@@ -24,7 +24,7 @@ public enum NetworkNamespace {
             throw error == .noSuchFileOrDirectory ? .noNamespace(name, path: path) : .system(.open(path: path), error)
         }
         defer { _ = system.close(fd) }
-        guard ctap_setns_net(fd) == 0 else {
+        guard system.setNetworkNamespace(fd) == 0 else {
             let error = Errno.current
             switch error {
             case .invalidArgument: throw .notANamespace(path)

@@ -79,6 +79,20 @@ struct RouteSocket: ~Copyable {
         return results
     }
 
+    /// Sends requests of any rtnetlink family (addresses, routes, traffic
+    /// control), each asking for an acknowledgement; returns each one's errno,
+    /// nil for success, in order.
+    mutating func acknowledged(_ messages: [Netlink.Message]) throws(TapError) -> [Errno?] {
+        try exchange(messages).errors
+    }
+
+    /// A dump of any rtnetlink family (`RTM_GETQDISC`, say), its replies in order.
+    mutating func dump(_ message: Netlink.Message) throws(TapError) -> [Netlink.Message] {
+        let answer = try exchange([message])
+        if let errno = answer.errors.first ?? nil { throw .system(.netlink(.receive), errno) }
+        return answer.replies
+    }
+
     private func getLink(flags: CInt, _ attributes: [Netlink.Attribute], index: Int32 = 0) -> Netlink.Message {
         let skipStats = Netlink.Attribute(type: UInt16(IFLA_EXT_MASK), uint32: UInt32(RTEXT_FILTER_SKIP_STATS))
         return LinkRequest(type: UInt16(RTM_GETLINK), index: index, attributes: attributes + [skipStats])

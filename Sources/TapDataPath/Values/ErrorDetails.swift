@@ -224,6 +224,12 @@ public enum LinkRequestKind: Equatable, Sendable {
     case read(String)
     /// IFLA_GROUP.
     case group
+    /// RTM_NEWADDR on the device of that name.
+    case address(String)
+    /// RTM_NEWROUTE through the device of that name.
+    case route(String)
+    /// Traffic control (a qdisc or a filter) on the device of that name.
+    case trafficControl(String)
 }
 
 /// A step of a netlink exchange.

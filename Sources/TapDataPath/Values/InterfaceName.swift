@@ -8,6 +8,12 @@ public struct InterfaceName: Hashable, Sendable, CustomStringConvertible {
     /// True for a template such as "tap%d", which the kernel numbers.
     public let isTemplate: Bool
 
+    /// A name the caller knows to be valid (a constant such as "tap0"), not a template.
+    package init(checked value: String) {
+        self.value = value
+        isTemplate = false
+    }
+
     /// IFNAMSIZ less the terminating NUL.
     public static let maxLength = 15
 
