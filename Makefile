@@ -35,16 +35,20 @@ demo-deps: deps
 # is a real consumer of the descriptors; ping answers TapResponder; the
 # rest check what `make install` and `make deb` put on a host (completion,
 # the unit, the man page, lintian, a minimal Debian root) and validate the
-# libvirt recipe. Installing them, apt runs programs of their dependencies
+# libvirt recipe; podman (with runc), containernetworking-plugins' bridge
+# and host-local, nsenter and tc are the runtime and the plugins the CNI
+# tests chain tapctl with. Installing them, apt runs programs of their dependencies
 # (libxml-sax-perl's update-perl-sax-parsers, for lintian), which come with
 # the packages that need them.
 CHECK_TOOLS := mandoc:mandoc ip:iproute2 setpriv:util-linux unshare:util-linux sysctl:procps \
 	ethtool:ethtool setcap:libcap2-bin qemu-system-x86_64:qemu-system-x86 ping:iputils-ping \
 	systemd-analyze:systemd man:man-db lintian:lintian mmdebstrap:mmdebstrap \
-	virt-xml-validate:libvirt-clients xmllint:libxml2-utils sha256sum:coreutils
+	virt-xml-validate:libvirt-clients xmllint:libxml2-utils sha256sum:coreutils \
+	nsenter:util-linux tc:iproute2 dpkg-deb:dpkg podman:podman runc:runc
 check-deps: deps
 	@$(MAKE) --no-print-directory install-missing PACKAGES="$(foreach t,$(CHECK_TOOLS),$$(command -v $(firstword $(subst :, ,$t)) >/dev/null || echo $(lastword $(subst :, ,$t)))) \
-		$$(test -e /usr/share/bash-completion/bash_completion || echo bash-completion)"
+		$$(test -e /usr/share/bash-completion/bash_completion || echo bash-completion) \
+		$$(test -x /usr/lib/cni/host-local || echo containernetworking-plugins)"
 
 install-missing:
 	@if [ -n "$$(echo $(PACKAGES))" ]; then \

@@ -107,9 +107,12 @@ struct CNIPlugin {
                 guard let text = ip["address"]?.stringValue, let address = IPPrefix(text) else { continue }
                 try control.addAddress(address, to: device)
             }
+            // A route without "gw" goes by the gateway of its family's address, as SPEC.md allows.
+            let gateways = (ipam["ips"]?.elements ?? []).compactMap { $0["gateway"]?.stringValue.flatMap { IPPrefix($0, bare: true) } }
             for route in ipam["routes"]?.elements ?? [] {
                 guard let text = route["dst"]?.stringValue, let destination = IPPrefix(text) else { continue }
                 let gateway = route["gw"]?.stringValue.flatMap { IPPrefix($0, bare: true) }
+                    ?? gateways.first { $0.bytes.count == destination.bytes.count }
                 try control.addRoute(to: destination, gateway: gateway, via: device)
             }
         }

@@ -141,6 +141,7 @@ struct Running {
         defer {
             unlink(outPath)
             unlink(errPath)
+            unlink(String(outPath.dropLast(3)) + "in")
         }
         let read = { (path: String) in (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
         let exited = status & 0x7f == 0
@@ -150,7 +151,9 @@ struct Running {
 
 /// posix_spawnp with each `fds` entry (target: source) placed at its target
 /// number in the child, and every other descriptor above 2 closed there.
-func start(_ argv: [String], fds: [CInt: CInt] = [:]) -> Running? {
+/// `stdin`, when given, is the child's standard input, and `environment`
+/// (NAME=VALUE) its whole environment.
+func start(_ argv: [String], fds: [CInt: CInt] = [:], stdin: String? = nil, environment: [String]? = nil) -> Running? {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -158,6 +161,11 @@ func start(_ argv: [String], fds: [CInt: CInt] = [:]) -> Running? {
     let outPath = "/tmp/tapctl-test-\(tag)-out", errPath = "/tmp/tapctl-test-\(tag)-err"
     posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    if let stdin {
+        let inPath = "/tmp/tapctl-test-\(tag)-in"
+        _ = FileManager.default.createFile(atPath: inPath, contents: Data(stdin.utf8))
+        posix_spawn_file_actions_addopen(&actions, 0, inPath, O_RDONLY, 0)
+    }
     // Move sources out of the way first: dup2 onto the same number would keep close-on-exec.
     var parked: [CInt] = []
     for (target, source) in fds {
@@ -170,7 +178,14 @@ func start(_ argv: [String], fds: [CInt: CInt] = [:]) -> Running? {
     let cArguments = argv.map { strdup($0) } + [nil]
     defer { cArguments.forEach { free($0) } }
     var pid = pid_t()
-    guard posix_spawnp(&pid, argv[0], &actions, nil, cArguments, environ) == 0 else { return nil }
+    let cEnvironment: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup($0) } + [nil] }
+    defer { cEnvironment?.forEach { free($0) } }
+    let spawned = if let cEnvironment {
+        posix_spawnp(&pid, argv[0], &actions, nil, cArguments, cEnvironment)
+    } else {
+        posix_spawnp(&pid, argv[0], &actions, nil, cArguments, environ)
+    }
+    guard spawned == 0 else { return nil }
     return Running(pid: pid, outPath: outPath, errPath: errPath)
 }
 

@@ -43,7 +43,8 @@ extension TapControl {
     public func removeRedirect(from interface: String) throws(TapError) {
         let index = try anyIndex(interface)
         var socket = try RouteSocket(system: system)
-        let request = message(RTM_DELQDISC, index: index, handle: ingressHandle, parent: TC_H_INGRESS, info: 0, [])
+        let request = message(RTM_DELQDISC, index: index, handle: ingressHandle, parent: TC_H_INGRESS, info: 0, [],
+                              flags: NLM_F_REQUEST | NLM_F_ACK)
         if let errno = try gate.withNetAdmin(PrivilegedChange(action: .identify), { () throws(TapError) in
             try socket.acknowledged([request])[0]
         }), errno != .invalidArgument, errno != .noSuchFileOrDirectory {
