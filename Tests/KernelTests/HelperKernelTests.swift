@@ -88,6 +88,17 @@ final class HelperKernelTests: KernelTestCase {
         spawn(command(arguments, as: user, acl: acl, setup: setup), fds: fds)
     }
 
+    /// A CNI runtime runs its plugins as root; a helper install refuses CNI mode outright.
+    func testHelperModeRefusesCNIMode() throws {
+        for copy in [setuidCopy, capabilityCopy] {
+            // Refused before the configuration is read.
+            let refused = run(["env", "CNI_COMMAND=ADD", "CNI_CONTAINERID=c1", "CNI_NETNS=/proc/self/ns/net", "CNI_IFNAME=tap0", copy])
+            XCTAssertEqual(refused.status, 1, refused.stderr)
+            XCTAssertTrue(refused.stdout.contains(#""code":105"#), refused.stdout)
+        }
+        XCTAssertEqual(try tunLinks(), [])
+    }
+
     func testAllowDenyAndOwnership() throws {
         for copy in [setuidCopy, capabilityCopy] {
             let made = run([copy, "create", "vm-nobody-1", "--up"])
