@@ -216,6 +216,9 @@ struct CNIConfig {
         }
         if let bridge = try string("bridge"), !bridge.isEmpty { config.request.link.bridge = .attach(bridge) }
         config.request.link.up = true
+        // Only processes already in the sandbox could attach, and the runtime
+        // starts the container's after ADD: no window to hide the device from.
+        config.request.hideWhileMaking = false
         if let ipam = raw["ipam"], ipam.members?.isEmpty == false {
             guard ipam["type"]?.stringValue?.isEmpty == false else { throw invalid("ipam", "an IPAM section needs a type") }
             config.ipam = ipam

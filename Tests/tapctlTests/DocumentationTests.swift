@@ -148,4 +148,27 @@ final class DocumentationTests: XCTestCase {
             position = found + 1
         }
     }
+
+    /// Every configuration key the CNI plugin reads, and every error code it
+    /// can answer with, is in tapctl(8), CNI PLUGIN.
+    func testTheCNIConfigurationIsInTheManPage() throws {
+        let man = try read("man/tapctl.8")
+        let start = try XCTUnwrap(man.range(of: ".SH CNI PLUGIN")), end = try XCTUnwrap(man.range(of: ".SH NAMES"))
+        let section = String(man[start.upperBound..<end.lowerBound]).replacingOccurrences(of: "\\-", with: "-")
+        let source = try read("Sources/tapctl/CNI.swift")
+        let reader = try NSRegularExpression(pattern: #"(string|bool|integer|account)\("([A-Za-z]+)""#)
+        let keys = reader.matches(in: source, range: NSRange(source.startIndex..., in: source)).map {
+            (source as NSString).substring(with: $0.range(at: 2))
+        }
+        XCTAssertGreaterThan(keys.count, 12)
+        for key in Set(keys) + ["ipam", "runtimeConfig", "cni.dev/valid-attachments", "CNI_ARGS"] {
+            XCTAssertTrue(section.contains(key), "tapctl(8) CNI PLUGIN lacks \(key)")
+        }
+        let codes = try NSRegularExpression(pattern: #"= (\d+)"#)
+        let declared = String(source[try XCTUnwrap(source.range(of: "static let incompatibleVersion")).lowerBound...].prefix(300))
+        for match in codes.matches(in: declared, range: NSRange(declared.startIndex..., in: declared)) {
+            let code = (declared as NSString).substring(with: match.range(at: 1))
+            XCTAssertTrue(section.contains(" " + code + " ") || section.contains(".B " + code + "\n"), "tapctl(8) lacks CNI code \(code)")
+        }
+    }
 }

@@ -36,6 +36,12 @@ public struct CreateRequest: Sendable {
     /// MTU, address, bridge, queue length, up: applied before the device is
     /// made persistent. Not applied to an existing device under `existOK`.
     public var link = LinkSettings()
+    /// Make the device in a private network namespace, owner and group set,
+    /// and only then move it in, so that no other user can attach while it has
+    /// no owner (where CAP_SYS_ADMIN allows). False where no other user can
+    /// reach the namespace anyway (a CNI sandbox before its container starts):
+    /// the move costs the kernel a wait of its own, most of a create's time.
+    public var hideWhileMaking = true
 
     /// A single-queue tap without vnet header or packet information, owned by the caller.
     public init(name: InterfaceName) {
@@ -130,14 +136,15 @@ extension TapControl {
     /// /dev/net/tun may attach to it. So, where CAP_SYS_ADMIN allows (root, a
     /// setuid install), the device is made in a private network namespace that
     /// no other user can enter, given its owner and group there, and only then
-    /// moved here (RTM_NEWLINK with IFLA_NET_NS_FD): here it never has no owner.
+    /// moved here (RTM_NEWLINK with IFLA_NET_NS_FD): here it never has no owner
+    /// (unless `hideWhileMaking` is off, for a namespace no other user can reach).
     /// Elsewhere (a cap_net_admin install) it is made here. Either way it is
     /// then checked in one RTM_GETLINK: its queues, owner, group and flags
     /// exactly as made, or it is deleted rather than handed over.
     func make(_ request: CreateRequest, persistent: Bool) throws(TapError) -> OpenDevice {
         let owner = uid(of: request.owner)
         let device: OpenDevice
-        if gate.canEnterNamespaces() {
+        if request.hideWhileMaking && gate.canEnterNamespaces() {
             // Opened here, before the private namespace: a socket's namespace is fixed when it is opened.
             var here = try RouteSocket(system: system)
             let moved = try withPrivateNamespace { (home) throws(TapError) -> OpenDevice in
