@@ -182,7 +182,6 @@ struct CNIConfig {
             throw invalid("multiQueue", "\(multiQueue) contradicts queues \(config.queues): a device is multiqueue exactly when it has more than one queue")
         }
         config.request.multiQueue = multiQueue ?? (config.queues > 1)
-        if config.request.multiQueue && config.raw["queues"] == nil { config.queues = 1 }
         config.request.vnetHeader = try bool("vnetHdr") ?? false
         if let size = try integer("vnetHdrSize", 0...64) {
             do {
