@@ -35,7 +35,7 @@ demo-deps: deps
 # is a real consumer of the descriptors; ping answers TapResponder; the
 # rest check what `make install` and `make deb` put on a host (completion,
 # the unit, the man page, lintian, a minimal Debian root) and validate the
-# libvirt recipe; podman (with runc), containernetworking-plugins' bridge
+# libvirt recipe; podman (with runc and conmon, which it runs), containernetworking-plugins' bridge
 # and host-local, nsenter and tc are the runtime and the plugins the CNI
 # tests chain tapctl with. Installing them, apt runs programs of their dependencies
 # (libxml-sax-perl's update-perl-sax-parsers, for lintian), which come with
@@ -44,7 +44,7 @@ CHECK_TOOLS := mandoc:mandoc ip:iproute2 setpriv:util-linux unshare:util-linux s
 	ethtool:ethtool setcap:libcap2-bin qemu-system-x86_64:qemu-system-x86 ping:iputils-ping \
 	systemd-analyze:systemd man:man-db lintian:lintian mmdebstrap:mmdebstrap \
 	virt-xml-validate:libvirt-clients xmllint:libxml2-utils sha256sum:coreutils \
-	nsenter:util-linux tc:iproute2 dpkg-deb:dpkg podman:podman runc:runc
+	nsenter:util-linux tc:iproute2 dpkg-deb:dpkg podman:podman runc:runc conmon:conmon
 check-deps: deps
 	@$(MAKE) --no-print-directory install-missing PACKAGES="$(foreach t,$(CHECK_TOOLS),$$(command -v $(firstword $(subst :, ,$t)) >/dev/null || echo $(lastword $(subst :, ,$t)))) \
 		$$(test -e /usr/share/bash-completion/bash_completion || echo bash-completion) \
