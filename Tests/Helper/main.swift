@@ -180,7 +180,9 @@ func steal(_ prefix: String, until stopFile: String) -> Int32 {
     var stolen = Set<String>()
     func attach(_ name: String) {
         guard !held.contains(where: { $0.name == name }), let queue = try? TapQueue() else { return }
-        if (try? queue.descriptor.setInterface(name, flags: [.tap, .noPI, .multiQueue])) != nil {
+        // Multiqueue first; a single-queue device refuses that flag (EINVAL) but not a plain attach.
+        if (try? queue.descriptor.setInterface(name, flags: [.tap, .noPI, .multiQueue])) != nil
+            || (try? queue.descriptor.setInterface(name, flags: [.tap, .noPI])) != nil {
             held.append((name, TunDescriptor(queue.release())))
             attachedInAll += 1
         }

@@ -268,6 +268,13 @@ final class HelperKernelTests: KernelTestCase {
             Cell(path: "setuid: create", prefix: "vm", everyRunSucceeds: true) {
                 self.run([self.setuidCopy, "create", "vm%d", "--multiqueue"], acl: acl)
             },
+            // Made in place: the queue this call holds is the device's only one.
+            Cell(path: "root: create, one queue", prefix: "vm", everyRunSucceeds: true) {
+                self.tapctl("create", "vm%d", "--user", "65534")
+            },
+            Cell(path: "setuid: create, one queue", prefix: "vm", everyRunSucceeds: true) {
+                self.run([self.setuidCopy, "create", "vm%d"], acl: acl)
+            },
             Cell(path: "cap_net_admin: create", prefix: "vm", everyRunSucceeds: false) {
                 self.run([self.capabilityCopy, "create", "vm%d", "--multiqueue"], acl: acl)
             },

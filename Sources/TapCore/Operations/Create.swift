@@ -132,8 +132,10 @@ extension TapControl {
     /// result, not the template) before the device is made persistent or any
     /// queue of it is handed out: a denied device goes with its queue.
     ///
-    /// Until TUNSETOWNER a new device has no owner, and any user who can open
-    /// /dev/net/tun may attach to it. So, where CAP_SYS_ADMIN allows (root, a
+    /// Until TUNSETOWNER a new multiqueue device has no owner, and any user
+    /// who can open /dev/net/tun may attach a queue to it (a single-queue one
+    /// takes no second queue while this call holds the first). So, where
+    /// CAP_SYS_ADMIN allows (root, a
     /// setuid install), the device is made in a private network namespace that
     /// no other user can enter, given its owner and group there, and only then
     /// moved here (RTM_NEWLINK with IFLA_NET_NS_FD): here it never has no owner
@@ -144,7 +146,11 @@ extension TapControl {
     func make(_ request: CreateRequest, persistent: Bool) throws(TapError) -> OpenDevice {
         let owner = uid(of: request.owner)
         let device: OpenDevice
-        if request.hideWhileMaking && gate.canEnterNamespaces() {
+        // A single-queue device is the creator's alone while its queue is
+        // attached (the kernel answers any other TUNSETIFF on it with EBUSY),
+        // so only a multiqueue one has a window to hide, and only it pays for
+        // the move.
+        if request.hideWhileMaking && request.multiQueue && gate.canEnterNamespaces() {
             // Opened here, before the private namespace: a socket's namespace is fixed when it is opened.
             var here = try RouteSocket(system: system)
             let moved = try withPrivateNamespace { (home) throws(TapError) -> OpenDevice in
