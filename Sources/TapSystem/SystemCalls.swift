@@ -108,7 +108,10 @@ public struct SystemCalls: Sendable {
         openat: { directory, path, flags in Glibc.openat(directory, path, flags) },
         fstat: { fd, status in Glibc.fstat(fd, status) },
         stat: { path, status, follow in follow ? statPath(path, status) : lstat(path, status) },
-        readlinkat: { directory, path, buffer in buffer.isEmpty ? 0 : Glibc.readlinkat(directory, path, buffer.baseAddress!, buffer.count) },
+        readlinkat: { directory, path, buffer in
+            guard let base = buffer.baseAddress else { return 0 }
+            return Glibc.readlinkat(directory, path, base, buffer.count)
+        },
         directoryEntries: { fd in
             let copy = Glibc.dup(fd)
             guard copy >= 0 else { return nil }
