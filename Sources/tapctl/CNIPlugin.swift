@@ -26,20 +26,14 @@ struct CNIPlugin {
         try environment.require(["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"])
         let containerID = environment.containerID ?? "", ifname = environment.ifname ?? "", netns = environment.netns ?? ""
         let directory = try recordDirectory()
-        if config.redirect {
-            // The sandbox's interface is the previous plugin's; it must be there.
-            let present = try inSandbox(netns, "looking for \(ifname)") { () throws(TapError) in try control.exists(ifname) }
-            guard present else {
-                throw CNIError(code: CNIError.invalidConfig, msg: "nothing to redirect",
-                               details: "redirect mode chains after a plugin that made \(ifname) in \(netns), and there is none")
-            }
+        /// What the one visit to the sandbox found, or made.
+        enum Outcome {
+            case nothingToRedirect, exists, made(TapControl.Device)
         }
-        let exists = try inSandbox(netns, "looking for \(device)") { () throws(TapError) in try control.exists(device) }
-        if exists {
-            throw CNIError(code: CNIError.interfaceExists, msg: "the interface exists",
-                           details: "\(netns) already has a device called \(device)")
-        }
-        let made = try inSandbox(netns, "creating \(device)") { () throws(TapError) -> TapControl.Device in
+        let outcome = try inSandbox(netns, "creating \(device)") { () throws(TapError) -> Outcome in
+            // In redirect mode the sandbox's interface is the previous plugin's; it must be there.
+            if config.redirect, try !control.exists(ifname) { return .nothingToRedirect }
+            if try control.exists(device) { return .exists }
             _ = try control.create(config.request)
             do throws(TapError) {
                 try control.tag(device, as: tag(containerID: containerID, ifname: ifname))
@@ -51,11 +45,22 @@ struct CNIPlugin {
                     _ = try control.open(handoff)
                 }
                 if config.redirect { try control.redirect(between: ifname, and: device) }
-                return try control.show(config.request.name)
+                return .made(try control.show(config.request.name))
             } catch {
                 _ = try? control.delete(.names([config.request.name]), missingOK: true)
                 throw error
             }
+        }
+        let made: TapControl.Device
+        switch outcome {
+        case .nothingToRedirect:
+            throw CNIError(code: CNIError.invalidConfig, msg: "nothing to redirect",
+                           details: "redirect mode chains after a plugin that made \(ifname) in \(netns), and there is none")
+        case .exists:
+            throw CNIError(code: CNIError.interfaceExists, msg: "the interface exists",
+                           details: "\(netns) already has a device called \(device)")
+        case .made(let found):
+            made = found
         }
         try writeRecord(in: directory, containerID: containerID, ifname: ifname, netns: netns)
         var ipam: JSON?
@@ -136,7 +141,7 @@ struct CNIPlugin {
         do {
             try NetworkNamespace.within(netns) { () throws(TapError) in
                 if config.redirect, try control.exists(ifname) { try control.removeRedirect(from: ifname) }
-                guard try control.exists(device), try control.alias(of: device) == tag else { return }
+                guard try isTagged(tag) else { return }
                 _ = try control.delete(.names([config.request.name]), missingOK: true)
             }
         } catch .noNamespace {
@@ -164,7 +169,7 @@ struct CNIPlugin {
         }
         let tag = tag(containerID: containerID, ifname: ifname)
         let planned = try inSandbox(netns, "checking \(device)") { () throws(TapError) -> AppliedDevice? in
-            guard try control.exists(device), try control.alias(of: device) == tag else { return nil }
+            guard try isTagged(tag) else { return nil }
             var options = ApplyOptions()
             options.check = true
             return try control.apply([config.request], options: options).first
@@ -225,6 +230,15 @@ struct CNIPlugin {
     }
 
     // MARK: The sandbox, records, delegation
+
+    /// Whether the sandbox (entered) has `device`, carrying `tag`: one lookup.
+    private func isTagged(_ tag: String) throws(TapError) -> Bool {
+        do {
+            return try control.alias(of: device) == tag
+        } catch .notFound {
+            return false
+        }
+    }
 
     /// `body` inside the sandbox at `netns`, its failure in CNI terms.
     private func inSandbox<T>(_ netns: String, _ what: String, _ body: () throws(TapError) -> T) throws(CNIError) -> T {

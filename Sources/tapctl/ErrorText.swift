@@ -179,6 +179,7 @@ extension Denial {
             return "in privileged-helper mode a bridge port's address is \(required), so that it never becomes bridge \(bridge)'s"
         case .unnamedDelete: return "in privileged-helper mode, name the devices to delete"
         case .prune: return "in privileged-helper mode apply does not delete devices: --prune is refused"
+        case .rootOnly: return "addresses, routes, traffic control and CNI tags are root's: privileged-helper mode does not set them"
         }
     }
 }

@@ -135,4 +135,21 @@ final class HelperModeTests: XCTestCase {
             XCTAssertTrue(Set(kernel.opened.indices.map { CInt(100 + $0) }).isSubset(of: Set(kernel.closedFiles)), operation)
         }
     }
+
+    /// Addresses, routes, traffic control and CNI tags are root's: the gate
+    /// refuses them in helper mode, with an access list or without, before
+    /// anything is raised.
+    func testTheGateRefusesSandboxNetworkingInHelperMode() throws {
+        for control in [try helper(kernel()), TapControl(system: kernel().system, helperMode: true)] {
+            XCTAssertThrowsError(try control.tag("tap3", as: "tapctl cni c1 tap3")) {
+                XCTAssertEqual($0 as? TapError, .accessDenied("tap3", .rootOnly))
+            }
+            XCTAssertThrowsError(try control.addAddress(try XCTUnwrap(IPPrefix("10.0.0.2/24")), to: "tap3")) {
+                XCTAssertEqual($0 as? TapError, .accessDenied("tap3", .rootOnly))
+            }
+        }
+        let kernel = kernel()
+        _ = try? TapControl(system: kernel.system, helperMode: true).redirect(between: "tap3", and: "tap3")
+        XCTAssertFalse(kernel.calls.contains("raise CAP_NET_ADMIN"), "nothing raised")
+    }
 }

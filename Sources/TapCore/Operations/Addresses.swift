@@ -52,7 +52,7 @@ extension TapControl {
         let attributes = [Netlink.Attribute(type: UInt16(IFA_LOCAL), payload: address.bytes),
                           Netlink.Attribute(type: UInt16(IFA_ADDRESS), payload: address.bytes)]
         try send(Netlink.Message(type: UInt16(RTM_NEWADDR), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL),
-                                 sequence: 0, payload: header + Netlink.encode(attributes)), about: .address(name))
+                                 sequence: 0, payload: header + Netlink.encode(attributes)), on: name, about: .address(name))
     }
 
     /// Adds a route to `destination` through the device called `name`, by
@@ -67,19 +67,17 @@ extension TapControl {
         if destination.length > 0 { attributes.append(Netlink.Attribute(type: UInt16(RTA_DST.rawValue), payload: destination.bytes)) }
         if let gateway { attributes.append(Netlink.Attribute(type: UInt16(RTA_GATEWAY.rawValue), payload: gateway.bytes)) }
         try send(Netlink.Message(type: UInt16(RTM_NEWROUTE), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL),
-                                 sequence: 0, payload: payload + Netlink.encode(attributes)), about: .route(name))
+                                 sequence: 0, payload: payload + Netlink.encode(attributes)), on: name, about: .route(name))
     }
 
     /// Records `alias` on the device called `name` (IFLA_IFALIAS), which only
     /// CAP_NET_ADMIN can change: who made it, for a later clean-up to find.
     public func tag(_ name: String, as alias: String) throws(TapError) {
-        let link = try anyLink(name)
-        let errno = try gate.withNetAdmin(PrivilegedChange(action: .record(name: name, index: link.index, alias: alias))) { () throws(TapError) in
-            var socket = try RouteSocket(system: system)
-            return try socket.change([LinkRequest(type: UInt16(RTM_NEWLINK), index: link.index,
-                                                  attributes: [Netlink.Attribute(type: UInt16(IFLA_IFALIAS), string: alias)])])[0]
+        let request = LinkRequest(type: UInt16(RTM_NEWLINK), index: try anyLink(name).index,
+                                  attributes: [Netlink.Attribute(type: UInt16(IFLA_IFALIAS), string: alias)])
+        if let errno = try sandboxRequests([request.message(flags: NLM_F_REQUEST | NLM_F_ACK)], on: name)[0] {
+            throw .system(.link(.recordMaker), errno)
         }
-        if let errno { throw .system(.link(.recordMaker), errno) }
     }
 
     /// The alias of the device called `name` (any kind), nil when it has none;
@@ -94,19 +92,24 @@ extension TapControl {
         return try socket.link(named: name) != nil
     }
 
-    private func anyLink(_ name: String) throws(TapError) -> Link {
+    /// The device called `name`, of any kind.
+    func anyLink(_ name: String) throws(TapError) -> Link {
         var socket = try RouteSocket(system: system)
         guard let link = try socket.link(named: name) else { throw .notFound(name) }
         return link
     }
 
-    private func send(_ message: Netlink.Message, about operation: LinkRequestKind) throws(TapError) {
+    /// Sends rtnetlink requests about the sandbox's `device` through the gate
+    /// (root's alone); each one's errno, nil for success.
+    func sandboxRequests(_ messages: [Netlink.Message], on device: String) throws(TapError) -> [Errno?] {
         var socket = try RouteSocket(system: system)
-        if let errno = try gate.withNetAdmin(PrivilegedChange(action: .identify), { () throws(TapError) in
-            try socket.acknowledged([message])[0]
-        }) {
-            throw .system(.link(operation), errno)
+        return try gate.withNetAdmin(PrivilegedChange(action: .sandboxNetwork(device: device))) { () throws(TapError) in
+            try socket.acknowledged(messages)
         }
+    }
+
+    private func send(_ message: Netlink.Message, on device: String, about operation: LinkRequestKind) throws(TapError) {
+        if let errno = try sandboxRequests([message], on: device)[0] { throw .system(.link(operation), errno) }
     }
 }
 

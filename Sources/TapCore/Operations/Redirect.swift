@@ -15,7 +15,7 @@ import TapDataPath
 extension TapControl {
     /// Redirects `interface`'s ingress to `tap` and `tap`'s to `interface`.
     public func redirect(between interface: String, and tap: String) throws(TapError) {
-        let from = try anyIndex(interface), to = try anyIndex(tap)
+        let from = try anyLink(interface).index, to = try anyLink(tap).index
         for (device, index, target) in [(interface, from, to), (tap, to, from)] {
             try traffic(device, [
                 message(RTM_NEWQDISC, index: index, handle: ingressHandle, parent: TC_H_INGRESS, info: 0,
@@ -41,20 +41,16 @@ extension TapControl {
 
     /// Removes `interface`'s ingress qdisc, and the redirect with it; none is no error.
     public func removeRedirect(from interface: String) throws(TapError) {
-        let index = try anyIndex(interface)
-        var socket = try RouteSocket(system: system)
-        let request = message(RTM_DELQDISC, index: index, handle: ingressHandle, parent: TC_H_INGRESS, info: 0, [],
-                              flags: NLM_F_REQUEST | NLM_F_ACK)
-        if let errno = try gate.withNetAdmin(PrivilegedChange(action: .identify), { () throws(TapError) in
-            try socket.acknowledged([request])[0]
-        }), errno != .invalidArgument, errno != .noSuchFileOrDirectory {
+        let request = message(RTM_DELQDISC, index: try anyLink(interface).index, handle: ingressHandle, parent: TC_H_INGRESS,
+                              info: 0, [], flags: NLM_F_REQUEST | NLM_F_ACK)
+        if let errno = try sandboxRequests([request], on: interface)[0], errno != .invalidArgument, errno != .noSuchFileOrDirectory {
             throw .system(.link(.trafficControl(interface)), errno)
         }
     }
 
     /// Whether `interface`'s ingress redirects every frame to the device `tap`.
     public func redirects(_ interface: String, to tap: String) throws(TapError) -> Bool {
-        let index = try anyIndex(interface), target = try anyIndex(tap)
+        let index = try anyLink(interface).index, target = try anyLink(tap).index
         var socket = try RouteSocket(system: system)
         let replies = try socket.dump(message(RTM_GETTFILTER, index: index, handle: 0, parent: ingressHandle, info: 0, [],
                                               flags: NLM_F_REQUEST | NLM_F_DUMP))
@@ -103,16 +99,8 @@ extension TapControl {
     }
 
     private func traffic(_ device: String, _ messages: [Netlink.Message]) throws(TapError) {
-        var socket = try RouteSocket(system: system)
-        let errors = try gate.withNetAdmin(PrivilegedChange(action: .identify)) { () throws(TapError) in
-            try socket.acknowledged(messages)
+        if let errno = try sandboxRequests(messages, on: device).compactMap({ $0 }).first {
+            throw .system(.link(.trafficControl(device)), errno)
         }
-        if let errno = errors.compactMap({ $0 }).first { throw .system(.link(.trafficControl(device)), errno) }
-    }
-
-    private func anyIndex(_ name: String) throws(TapError) -> Int32 {
-        var socket = try RouteSocket(system: system)
-        guard let link = try socket.link(named: name) else { throw .notFound(name) }
-        return link.index
     }
 }

@@ -25,6 +25,9 @@ struct PrivilegedChange {
         case discard(index: Int32)
         /// Entering or leaving a private network namespace to make a device in.
         case privateNamespace
+        /// Addresses, routes, traffic control or a CNI tag on `device`: what
+        /// root's CNI plugin does in a sandbox, which helper mode never does.
+        case sandboxNetwork(device: String)
     }
 
     let action: Action
@@ -40,6 +43,8 @@ struct PrivilegedChange {
 struct Gate {
     let system: SystemCalls
     let policy: HelperPolicy?
+    /// Privileged-helper mode, with or without an access list.
+    let helperMode: Bool
 
     /// Runs `body` with CAP_NET_ADMIN effective, once `change` is authorized.
     func withNetAdmin<T>(_ change: PrivilegedChange, _ body: () throws(TapError) -> T) throws(TapError) -> T {
@@ -80,9 +85,10 @@ struct Gate {
 
     /// Throws unless the access list allows `change` as a whole.
     func authorize(_ change: PrivilegedChange) throws(TapError) {
+        if helperMode, case .sandboxNetwork(let device) = change.action { throw .accessDenied(device, .rootOnly) }
         guard let policy else { return }
         switch change.action {
-        case .identify, .move, .discard, .privateNamespace:
+        case .identify, .move, .discard, .privateNamespace, .sandboxNetwork:
             return
         case .create(let request, _):
             try policy.checkOwnership(request)
@@ -162,5 +168,5 @@ struct Gate {
 
 extension TapControl {
     /// The gate this control's privileged changes pass.
-    var gate: Gate { Gate(system: system, policy: policy) }
+    var gate: Gate { Gate(system: system, policy: policy, helperMode: helperMode) }
 }

@@ -164,6 +164,8 @@ public enum Denial: Equatable, Sendable {
     case unnamedDelete
     /// `apply --prune` in helper mode.
     case prune
+    /// Addresses, routes, traffic control and CNI tags, which only root sets.
+    case rootOnly
 }
 
 /// The system call or step behind `TapError.system`.
